@@ -1,0 +1,261 @@
+//! The hand-over between callers and the worker: a sharded buffer that coalesces repeats.
+//!
+//! A caller never waits for the worker: it locks one shard (chosen per thread, so callers
+//! rarely meet) for a hash lookup and a few stores, and the worker only ever holds a shard
+//! long enough to swap its table out. Repeats of the same error add to one entry's count, so
+//! counts stay exact however fast errors come; only the samples kept per entry are bounded,
+//! and the ones let go are counted. Memory is bounded by the number of entries per shard:
+//! when a shard is full, a new kind of error is refused and counted as lost.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::Thread;
+
+use hashbrown::DefaultHashBuilder;
+use hashbrown::HashTable;
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+
+use crate::record::RawOccurrence;
+
+/// Occurrences of one raw grouping key since the worker last drained the buffer.
+#[derive(Debug)]
+pub(crate) struct PendingGroup {
+    hash: u64,
+    pub count: u64,
+    pub first_seen: OffsetDateTime,
+    pub last_seen: OffsetDateTime,
+    /// The newest occurrences, oldest first; never empty.
+    pub samples: VecDeque<RawOccurrence>,
+    pub dropped_samples: u64,
+}
+
+/// The outcome of [`Buffer::push`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Counted; the worker will pick it up.
+    Accepted,
+    /// The shard was full of other errors: counted as lost.
+    Lost,
+}
+
+#[derive(Default)]
+struct Shard {
+    table: HashTable<PendingGroup>,
+}
+
+pub(crate) struct Buffer {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: DefaultHashBuilder,
+    entries_per_shard: usize,
+    samples_per_entry: usize,
+    accepted: AtomicU64,
+    lost: AtomicU64,
+    dropped_samples: AtomicU64,
+    worker: OnceLock<Thread>,
+    /// Set by the worker before it parks with no deadline; a caller that finds it set wakes it.
+    worker_idle: AtomicBool,
+}
+
+thread_local! {
+    /// This thread's shard, assigned round-robin on first use.
+    static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+impl Buffer {
+    /// A buffer holding at most `max_entries` distinct raw keys, each keeping up to
+    /// `samples_per_entry` samples.
+    pub(crate) fn new(max_entries: usize, samples_per_entry: usize) -> Self {
+        let shard_count = std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .clamp(4, 64);
+        Buffer {
+            shards: (0..shard_count)
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
+            hasher: DefaultHashBuilder::default(),
+            entries_per_shard: max_entries.div_ceil(shard_count).max(1),
+            samples_per_entry: samples_per_entry.max(1),
+            accepted: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            dropped_samples: AtomicU64::new(0),
+            worker: OnceLock::new(),
+            worker_idle: AtomicBool::new(false),
+        }
+    }
+
+    /// Registers the thread to wake when there is work.
+    pub(crate) fn set_worker(&self, worker: Thread) {
+        // Set once, by the worker itself, before it first parks.
+        let _ = self.worker.set(worker);
+    }
+
+    fn shard_index(&self) -> usize {
+        let index = SHARD.with(|slot| match slot.get() {
+            Some(index) => index,
+            None => {
+                let index = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+                slot.set(Some(index));
+                index
+            }
+        });
+        index % self.shards.len()
+    }
+
+    /// Adds one occurrence. Never blocks on the worker beyond a table swap.
+    pub(crate) fn push(&self, raw: RawOccurrence) -> Pushed {
+        let hash = raw.grouping_hash(&self.hasher);
+        let time = raw.time;
+        let mut evicted = None;
+        let (pushed, nearly_full) = {
+            let mut shard = self.shards[self.shard_index()].lock();
+            let table = &mut shard.table;
+            if let Some(group) =
+                table.find_mut(hash, |g| g.hash == hash && g.samples[0].same_group(&raw))
+            {
+                group.count += 1;
+                group.first_seen = group.first_seen.min(time);
+                group.last_seen = group.last_seen.max(time);
+                if group.samples.len() == self.samples_per_entry {
+                    evicted = group.samples.pop_front();
+                    group.dropped_samples += 1;
+                }
+                group.samples.push_back(raw);
+                (Pushed::Accepted, false)
+            } else if table.len() < self.entries_per_shard {
+                let group = PendingGroup {
+                    hash,
+                    count: 1,
+                    first_seen: time,
+                    last_seen: time,
+                    samples: VecDeque::from([raw]),
+                    dropped_samples: 0,
+                };
+                table.insert_unique(hash, group, |g| g.hash);
+                (Pushed::Accepted, table.len() * 2 >= self.entries_per_shard)
+            } else {
+                (Pushed::Lost, true)
+            }
+        };
+        // Freed outside the lock: a sample can own sizeable strings.
+        drop(evicted);
+        match pushed {
+            Pushed::Accepted => {
+                self.accepted.fetch_add(1, Ordering::Release);
+            }
+            Pushed::Lost => {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if nearly_full || self.worker_idle.load(Ordering::SeqCst) {
+            self.wake_worker();
+        }
+        pushed
+    }
+
+    /// Wakes the worker now (flush, shutdown, a filling shard).
+    pub(crate) fn wake_worker(&self) {
+        self.worker_idle.store(false, Ordering::SeqCst);
+        if let Some(worker) = self.worker.get() {
+            worker.unpark();
+        }
+    }
+
+    /// Marks the worker idle; returns false (and clears the mark) if work arrived meanwhile,
+    /// so the worker never sleeps through an occurrence pushed while it was deciding to.
+    pub(crate) fn mark_idle(&self) -> bool {
+        self.worker_idle.store(true, Ordering::SeqCst);
+        if self.is_empty() {
+            true
+        } else {
+            self.worker_idle.store(false, Ordering::SeqCst);
+            false
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.lock().table.is_empty())
+    }
+
+    /// Takes everything pushed so far. Every occurrence counted by an [`Buffer::accepted`]
+    /// value read before this call is in the result or in an earlier one.
+    pub(crate) fn drain(&self, into: &mut Vec<PendingGroup>) {
+        for shard in self.shards.iter() {
+            let table = std::mem::take(&mut shard.lock().table);
+            for group in table {
+                self.dropped_samples
+                    .fetch_add(group.dropped_samples, Ordering::Relaxed);
+                into.push(group);
+            }
+        }
+    }
+
+    /// How many occurrences were accepted since the start.
+    pub(crate) fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Acquire)
+    }
+
+    /// How many occurrences were refused because the buffer was full.
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Counts occurrences lost elsewhere (after shutdown, or when the store never recovered).
+    pub(crate) fn count_lost(&self, n: u64) {
+        self.lost.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// How many samples were counted but let go in the buffer.
+    pub(crate) fn dropped_samples(&self) -> u64 {
+        self.dropped_samples.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::occurrence::Level;
+    use crate::record::RawLocation;
+
+    fn raw(message: &str) -> RawOccurrence {
+        let location = RawLocation {
+            target: "t".into(),
+            ..RawLocation::default()
+        };
+        RawOccurrence::new(Level::Error, "event".into(), message.into(), location)
+    }
+
+    #[test]
+    fn repeats_coalesce_with_bounded_samples() {
+        let buffer = Buffer::new(16, 3);
+        for _ in 0..10 {
+            assert_eq!(buffer.push(raw("same")), Pushed::Accepted);
+        }
+        buffer.push(raw("other"));
+        let mut groups = Vec::new();
+        buffer.drain(&mut groups);
+        groups.sort_by_key(|g| g.count);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[1].count, 10);
+        assert_eq!(groups[1].samples.len(), 3);
+        assert_eq!(groups[1].dropped_samples, 7);
+        assert_eq!(buffer.accepted(), 11);
+        assert_eq!(buffer.dropped_samples(), 7);
+    }
+
+    #[test]
+    fn a_full_buffer_counts_new_keys_as_lost() {
+        let buffer = Buffer::new(1, 1);
+        let shards = buffer.shards.len() as u64;
+        // One entry per shard; this thread always uses the same shard.
+        assert_eq!(buffer.push(raw("a")), Pushed::Accepted);
+        assert_eq!(buffer.push(raw("b")), Pushed::Lost);
+        assert_eq!(buffer.push(raw("a")), Pushed::Accepted);
+        assert_eq!(buffer.lost(), 1);
+        assert!(shards >= 4);
+    }
+}

@@ -1,0 +1,253 @@
+//! The `tracing_subscriber::Layer`: span fields into span extensions, error events into
+//! occurrences.
+//!
+//! Everything below the capture level costs a level comparison; spans cost one field record
+//! into a small inline vector, and nothing at all when they have no field values.
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::occurrence::Level;
+use crate::record::{FieldRecorder, RawFields, RawLocation, RawOccurrence, RawSpan};
+use crate::scope::Scope;
+use crate::shared::{Shared, enter_tracker};
+
+/// What a span carries for the tracker, kept in the span's extensions.
+#[derive(Default)]
+pub(crate) struct SpanState {
+    fields: RawFields,
+    scope: Option<Arc<Scope>>,
+}
+
+/// The entry points that need the subscriber's concrete type, erased to function pointers so
+/// that `capture_*` and `configure_scope` can reach them through any `Dispatch`.
+#[derive(Clone)]
+pub(crate) struct Hooks {
+    pub shared: Arc<Shared>,
+    span_trace: fn(&Dispatch, &Id, usize) -> (Vec<RawSpan>, usize),
+    update_scope: fn(&Dispatch, &Id, &mut dyn FnMut(&mut Scope)),
+}
+
+impl Hooks {
+    /// Finds the tracker installed in `dispatch`, if any.
+    pub(crate) fn of(dispatch: &Dispatch) -> Option<&Hooks> {
+        dispatch.downcast_ref::<Hooks>()
+    }
+
+    /// Captures `raw` inside the dispatcher's current span; false if it was not accepted.
+    pub(crate) fn capture_in_current_span(
+        &self,
+        dispatch: &Dispatch,
+        mut raw: RawOccurrence,
+    ) -> bool {
+        if let Some(id) = dispatch.current_span().id() {
+            let (spans, omitted) =
+                (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
+            raw.spans = spans;
+            raw.spans_omitted = omitted;
+        }
+        self.shared.submit(raw)
+    }
+
+    /// Runs `f` on the scope kept in span `id`, creating it if needed.
+    pub(crate) fn update_scope(&self, dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut Scope)) {
+        (self.update_scope)(dispatch, id, f);
+    }
+}
+
+/// The layer that captures errors; made by [`crate::ErrorTracker::layer`].
+pub struct ErrorTrackerLayer<S> {
+    hooks: Hooks,
+    _subscriber: PhantomData<fn(S)>,
+}
+
+impl<S> std::fmt::Debug for ErrorTrackerLayer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErrorTrackerLayer")
+            .field("level", &self.hooks.shared.settings.level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> ErrorTrackerLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        ErrorTrackerLayer {
+            hooks: Hooks {
+                shared,
+                span_trace: span_trace::<S>,
+                update_scope: update_scope::<S>,
+            },
+            _subscriber: PhantomData,
+        }
+    }
+
+    fn capture_event(&self, event: &Event<'_>, ctx: &Context<'_, S>) {
+        let shared = &self.hooks.shared;
+        let settings = &shared.settings;
+        let metadata = event.metadata();
+        let mut fields = RawFields::new();
+        let mut recorder = FieldRecorder::for_event(&mut fields, settings.max_value_len);
+        event.record(&mut recorder);
+        let truncated = recorder.truncated;
+        let parts = recorder.event.take().unwrap_or_default();
+        let kind = parts
+            .chain
+            .first()
+            .map_or_else(|| "event".to_owned(), |link| link.kind.clone());
+        // `#[instrument(err)]` events carry only the error: its text is the message.
+        let message = parts
+            .message
+            .or_else(|| parts.chain.first().map(|link| link.message.clone()))
+            .unwrap_or_else(|| metadata.name().to_owned());
+        let mut raw = RawOccurrence::new(
+            Level::from(*metadata.level()),
+            kind,
+            message,
+            RawLocation::from_metadata(metadata),
+        );
+        raw.fields = fields;
+        raw.chain = parts.chain;
+        raw.custom_fingerprint = parts.custom_fingerprint;
+        raw.truncated = truncated;
+        if let Some(scope) = ctx.event_scope(event) {
+            let (spans, omitted) = collect_spans(scope, settings.max_span_depth);
+            raw.spans = spans;
+            raw.spans_omitted = omitted;
+        }
+        shared.submit(raw);
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for ErrorTrackerLayer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.values().is_empty() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut state = SpanState::default();
+        attrs.record(&mut FieldRecorder::for_span(
+            &mut state.fields,
+            self.hooks.shared.settings.max_value_len,
+        ));
+        span.extensions_mut().insert(state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let limit = self.hooks.shared.settings.max_value_len;
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<SpanState>() {
+            Some(state) => values.record(&mut FieldRecorder::for_span(&mut state.fields, limit)),
+            None => {
+                let mut state = SpanState::default();
+                values.record(&mut FieldRecorder::for_span(&mut state.fields, limit));
+                extensions.insert(state);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // `Level` orders more verbose as greater: this keeps ERROR (and WARN when asked for).
+        if *event.metadata().level() > self.hooks.shared.settings.level {
+            return;
+        }
+        let Some(_guard) = enter_tracker() else {
+            return;
+        };
+        if catch_unwind(AssertUnwindSafe(|| self.capture_event(event, &ctx))).is_err() {
+            // A user `Debug` impl may panic while its field is recorded; that must not take
+            // down the thread that merely logged it.
+            self.hooks
+                .shared
+                .counters
+                .internal_panics
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == TypeId::of::<Hooks>() {
+            Some(&self.hooks as *const Hooks as *const ())
+        } else {
+            None
+        }
+    }
+}
+
+/// The spans from `scope`'s leaf outwards, at most `max_depth` of them (the innermost), and
+/// how many outer ones were left out.
+fn collect_spans<'a, S>(
+    scope: impl Iterator<Item = SpanRef<'a, S>>,
+    max_depth: usize,
+) -> (Vec<RawSpan>, usize)
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    let mut spans = Vec::new();
+    let mut omitted = 0;
+    for span in scope {
+        if spans.len() == max_depth {
+            omitted += 1;
+            continue;
+        }
+        let extensions = span.extensions();
+        let state = extensions.get::<SpanState>();
+        spans.push(RawSpan {
+            metadata: span.metadata(),
+            fields: state.map(|s| s.fields.clone()).unwrap_or_default(),
+            scope: state.and_then(|s| s.scope.clone()),
+        });
+    }
+    (spans, omitted)
+}
+
+fn span_trace<S>(dispatch: &Dispatch, id: &Id, max_depth: usize) -> (Vec<RawSpan>, usize)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = dispatch
+        .downcast_ref::<S>()
+        .and_then(|subscriber| subscriber.span(id));
+    match span {
+        Some(span) => collect_spans(span.scope(), max_depth),
+        None => (Vec::new(), 0),
+    }
+}
+
+fn update_scope<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut Scope))
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = dispatch
+        .downcast_ref::<S>()
+        .and_then(|subscriber| subscriber.span(id))
+    else {
+        return;
+    };
+    let mut extensions = span.extensions_mut();
+    if extensions.get_mut::<SpanState>().is_none() {
+        extensions.insert(SpanState::default());
+    }
+    if let Some(state) = extensions.get_mut::<SpanState>() {
+        // Captures already taken share the old scope; they keep what was true when they fired.
+        f(Arc::make_mut(
+            state.scope.get_or_insert_with(Default::default),
+        ));
+    }
+}

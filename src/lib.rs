@@ -1,0 +1,65 @@
+//! # error-tracker
+//!
+//! An embedded error tracker for Rust services: no SaaS, no server to run.
+//!
+//! A [`tracing_subscriber::Layer`] turns error-level events (and panics, and
+//! [`capture_error`] / [`capture_message`] calls) into *occurrences*. Occurrences that share a
+//! *fingerprint* are grouped into one *error* with an exact count, first and last seen times,
+//! a status and the newest samples. Span fields and [`configure_scope`] extras are the context
+//! of every error raised inside them. Sensitive values are masked before anything is stored.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tracing_subscriber::prelude::*;
+//!
+//! let tracker = error_tracker::ErrorTracker::builder().build()?;
+//! let subscriber = tracing_subscriber::registry().with(tracker.layer());
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let _scope = error_tracker::configure_scope(|s| {
+//!         s.set_extra("user_id", 1234);
+//!     });
+//!     let err = std::io::Error::other("card declined");
+//!     tracing::error!(error = &err as &dyn std::error::Error, password = "hunter2", "payment 17 failed");
+//!     tracing::error!(error = &err as &dyn std::error::Error, password = "hunter2", "payment 18 failed");
+//!     error_tracker::capture_message("cache is cold");
+//! });
+//! assert!(tracker.flush(Duration::from_secs(2)));
+//! let page = tracker.errors(1)?;
+//! assert_eq!(page.total, 2);
+//! let payment = page.items.iter().find(|e| e.kind == "std::io::error::Error").unwrap();
+//! assert_eq!(payment.count, 2); // "payment 17" and "payment 18" are one error
+//! let group = tracker.error(&payment.fingerprint)?.unwrap();
+//! assert_eq!(group.samples[0].fields["password"], "*************");
+//! assert_eq!(group.samples[0].extras["user_id"], 1234);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See the guide (`docs/guide.md`) for the concepts and `docs/configuration.md` for every
+//! setting.
+#![warn(missing_docs)]
+
+mod buffer;
+mod capture;
+pub mod fingerprint;
+mod layer;
+mod mask;
+mod occurrence;
+mod panic;
+mod record;
+mod scope;
+mod shared;
+pub mod store;
+mod tracker;
+mod worker;
+
+pub use capture::{
+    TrackResult, capture_dyn_error, capture_error, capture_message, track, track_silent,
+};
+pub use layer::ErrorTrackerLayer;
+pub use mask::{DefaultMasking, Masking, mask_occurrence, scrub_sensitive_values};
+pub use occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecord, ThreadInfo};
+pub use scope::{Scope, ScopeGuard, configure_scope, configure_span_scope, scope_span};
+pub use store::{
+    ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, Status, Store, StoreError,
+};
+pub use tracker::{BuildError, Builder, ErrorTracker, TrackerStats};

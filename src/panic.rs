@@ -1,0 +1,63 @@
+//! The opt-in panic hook: a panic becomes an occurrence, stored before the process can die.
+
+use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
+use std::sync::Arc;
+
+use crate::layer::Hooks;
+use crate::occurrence::Level;
+use crate::record::{BoundedWriter, RawLocation, RawOccurrence};
+use crate::shared::{Shared, enter_tracker};
+
+/// The panic's message, as far as its payload is text.
+fn payload_text<'a>(info: &'a PanicHookInfo<'_>) -> &'a str {
+    let payload = info.payload();
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>")
+}
+
+fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
+    let location = info
+        .location()
+        .map(RawLocation::from_caller)
+        .unwrap_or_default();
+    let mut message = String::new();
+    let truncated = BoundedWriter::write_bounded(
+        &mut message,
+        shared.settings.max_value_len,
+        format_args!("{}", payload_text(info)),
+    );
+    let mut raw = RawOccurrence::new(Level::Error, "panic".to_owned(), message, location);
+    raw.truncated = truncated;
+    let mut raw = Some(raw);
+    tracing::dispatcher::get_default(|dispatch| {
+        let Some(raw) = raw.take() else { return };
+        match Hooks::of(dispatch) {
+            // Only this tracker's own layer knows the span trace; another tracker's does not.
+            Some(hooks) if Arc::ptr_eq(&hooks.shared, shared) => {
+                hooks.capture_in_current_span(dispatch, raw)
+            }
+            _ => shared.submit(raw),
+        };
+    });
+}
+
+/// Chains a hook in front of the current one that captures the panic and waits (at most
+/// `Settings::panic_flush_timeout`) until it is stored, then calls the previous hook.
+pub(crate) fn install(shared: Arc<Shared>) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // No guard means the panic comes from inside the tracker (the worker, or a capture
+        // that panicked): capturing it again could loop, so it only reaches the old hook.
+        if let Some(guard) = enter_tracker() {
+            let captured = catch_unwind(AssertUnwindSafe(|| capture_panic(&shared, info))).is_ok();
+            drop(guard);
+            if captured {
+                shared.flush(shared.settings.panic_flush_timeout);
+            }
+        }
+        previous(info);
+    }));
+}

@@ -1,0 +1,541 @@
+//! Caller-side capture: the cheap, unmasked record built on the thread that raised the error,
+//! and its conversion into an [`Occurrence`] on the worker thread.
+//!
+//! Everything here that runs on the caller keeps to plain copies and bounded string writes:
+//! no JSON, no masking, no hashing beyond the grouping key. The expensive work happens in
+//! [`RawOccurrence::into_occurrence`], on the worker.
+
+use std::error::Error;
+use std::fmt::{self, Write as _};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use serde_json::{Number, Value};
+use smallvec::SmallVec;
+use time::OffsetDateTime;
+use tracing::Metadata;
+use tracing::field::{Field, Visit};
+use uuid::Uuid;
+
+use crate::occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecord, ThreadInfo};
+use crate::scope::Scope;
+
+/// Marker appended to a value cut at the length limit.
+pub(crate) const TRUNCATION_MARKER: &str = "…[truncated]";
+
+/// A field value as recorded by `tracing`, before it becomes JSON.
+#[derive(Clone, Debug)]
+pub(crate) enum RawValue {
+    Bool(bool),
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Str(String),
+}
+
+impl RawValue {
+    fn into_json(self) -> Value {
+        match self {
+            RawValue::Bool(b) => Value::Bool(b),
+            RawValue::I64(n) => Value::Number(n.into()),
+            RawValue::U64(n) => Value::Number(n.into()),
+            // JSON numbers cannot carry 128-bit integers losslessly; text keeps every digit.
+            RawValue::I128(n) => Value::String(n.to_string()),
+            RawValue::U128(n) => Value::String(n.to_string()),
+            RawValue::F64(f) => Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(f.to_string())),
+            RawValue::Str(s) => Value::String(s),
+        }
+    }
+}
+
+/// Named values recorded from a span or an event; inline for the common few-fields case.
+pub(crate) type RawFields = SmallVec<[(&'static str, RawValue); 4]>;
+
+/// What is left of one span when an error is captured inside it.
+#[derive(Clone, Debug)]
+pub(crate) struct RawSpan {
+    pub metadata: &'static Metadata<'static>,
+    pub fields: RawFields,
+    pub scope: Option<Arc<Scope>>,
+}
+
+/// Where the occurrence was raised; `&'static` for events, owned for panics and `capture_*`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RawLocation {
+    pub target: String,
+    pub module: Option<&'static str>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+}
+
+impl RawLocation {
+    pub(crate) fn from_metadata(metadata: &'static Metadata<'static>) -> Self {
+        RawLocation {
+            target: metadata.target().to_owned(),
+            module: metadata.module_path(),
+            file: metadata.file().map(str::to_owned),
+            line: metadata.line(),
+        }
+    }
+
+    /// For `capture_*` calls and panics, which have no `tracing` target: the caller's file
+    /// stands in for it, so that grouping still tells call sites in different files apart.
+    pub(crate) fn from_caller(location: &std::panic::Location<'_>) -> Self {
+        RawLocation {
+            target: location.file().to_owned(),
+            module: None,
+            file: Some(location.file().to_owned()),
+            line: Some(location.line()),
+        }
+    }
+}
+
+/// One captured error as built on the caller thread: unmasked, never stored as is.
+#[derive(Debug)]
+pub(crate) struct RawOccurrence {
+    pub time: OffsetDateTime,
+    pub level: Level,
+    pub kind: String,
+    pub message: String,
+    pub location: RawLocation,
+    pub fields: RawFields,
+    /// Innermost span first (the order the registry walks them in).
+    pub spans: Vec<RawSpan>,
+    pub spans_omitted: usize,
+    pub chain: Vec<ErrorLink>,
+    pub custom_fingerprint: Option<String>,
+    pub thread: std::thread::Thread,
+    pub truncated: bool,
+}
+
+impl RawOccurrence {
+    /// A record with the given origin and nothing else yet.
+    pub(crate) fn new(level: Level, kind: String, message: String, location: RawLocation) -> Self {
+        RawOccurrence {
+            time: OffsetDateTime::now_utc(),
+            level,
+            kind,
+            message,
+            location,
+            fields: RawFields::new(),
+            spans: Vec::new(),
+            spans_omitted: 0,
+            chain: Vec::new(),
+            custom_fingerprint: None,
+            thread: std::thread::current(),
+            truncated: false,
+        }
+    }
+
+    /// A hash of everything grouping depends on, so that repeats can be coalesced before the
+    /// fingerprint (which needs masking first) is known. Equal keys imply equal fingerprints.
+    pub(crate) fn grouping_hash(&self, hasher: &impl BuildHasher) -> u64 {
+        let mut h = hasher.build_hasher();
+        self.location.target.hash(&mut h);
+        self.location.module.hash(&mut h);
+        self.kind.hash(&mut h);
+        for link in &self.chain {
+            link.kind.hash(&mut h);
+        }
+        self.message.hash(&mut h);
+        self.custom_fingerprint.hash(&mut h);
+        h.finish()
+    }
+
+    /// The equality that goes with [`RawOccurrence::grouping_hash`].
+    pub(crate) fn same_group(&self, other: &RawOccurrence) -> bool {
+        self.location.target == other.location.target
+            && self.location.module == other.location.module
+            && self.kind == other.kind
+            && self.message == other.message
+            && self.custom_fingerprint == other.custom_fingerprint
+            && self.chain.len() == other.chain.len()
+            && self
+                .chain
+                .iter()
+                .zip(&other.chain)
+                .all(|(a, b)| a.kind == b.kind)
+    }
+
+    /// Builds the (still unmasked) occurrence: JSON values, scopes merged outer to inner, and
+    /// scope values (set by code, not recorded by `tracing`) cut to `limit` like fields are.
+    pub(crate) fn into_occurrence(self, host: &str, limit: usize) -> Occurrence {
+        let mut fields = FieldMap::new();
+        let mut tags = FieldMap::new();
+        let mut extras = FieldMap::new();
+        let mut user = None;
+        let mut spans = Vec::with_capacity(self.spans.len());
+        for span in self.spans.into_iter().rev() {
+            if let Some(scope) = &span.scope {
+                extras.extend(scope.extras.iter().map(|(k, v)| (k.clone(), v.clone())));
+                tags.extend(scope.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+                if scope.user.is_some() {
+                    user.clone_from(&scope.user);
+                }
+            }
+            spans.push(SpanRecord {
+                name: span.metadata.name().to_owned(),
+                target: span.metadata.target().to_owned(),
+                file: span.metadata.file().map(str::to_owned),
+                line: span.metadata.line(),
+                fields: json_fields(span.fields),
+            });
+        }
+        for (name, value) in self.fields {
+            match name.strip_prefix("tags.") {
+                Some(tag) => {
+                    tags.insert(tag.to_owned(), value.into_json());
+                }
+                None => {
+                    fields.insert(name.to_owned(), value.into_json());
+                }
+            }
+        }
+        let mut truncated = self.truncated;
+        for value in extras
+            .values_mut()
+            .chain(tags.values_mut())
+            .chain(user.iter_mut())
+        {
+            truncated |= truncate_strings(value, limit);
+        }
+        Occurrence {
+            id: Uuid::now_v7(),
+            time: self.time,
+            level: self.level,
+            kind: self.kind,
+            message: self.message,
+            location: Location {
+                target: self.location.target,
+                module: self.location.module.map(str::to_owned),
+                file: self.location.file,
+                line: self.location.line,
+            },
+            fields,
+            spans,
+            spans_omitted: self.spans_omitted,
+            error_chain: self.chain,
+            extras,
+            tags,
+            user,
+            custom_fingerprint: self.custom_fingerprint,
+            thread: ThreadInfo {
+                name: self.thread.name().map(str::to_owned),
+                id: format!("{:?}", self.thread.id()),
+            },
+            host: host.to_owned(),
+            process_id: std::process::id(),
+            truncated,
+        }
+    }
+}
+
+/// Cuts every string inside `value` to `limit` bytes; true if any was cut.
+fn truncate_strings(value: &mut Value, limit: usize) -> bool {
+    match value {
+        Value::String(s) if s.len() > limit => {
+            s.truncate(s.floor_char_boundary(limit));
+            s.push_str(TRUNCATION_MARKER);
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |cut, v| truncate_strings(v, limit) | cut),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |cut, v| truncate_strings(v, limit) | cut),
+        _ => false,
+    }
+}
+
+fn json_fields(raw: RawFields) -> FieldMap {
+    raw.into_iter()
+        .map(|(name, value)| (name.to_owned(), value.into_json()))
+        .collect()
+}
+
+/// A `fmt::Write` sink that keeps at most `limit` bytes (cut on a character boundary) and
+/// notes whether anything was left out, so a 10 MB `Debug` output never sits in memory.
+pub(crate) struct BoundedWriter<'a> {
+    out: &'a mut String,
+    limit: usize,
+    pub truncated: bool,
+}
+
+impl<'a> BoundedWriter<'a> {
+    pub(crate) fn new(out: &'a mut String, limit: usize) -> Self {
+        BoundedWriter {
+            out,
+            limit,
+            truncated: false,
+        }
+    }
+
+    /// Writes `args`, then the truncation marker if anything was cut.
+    pub(crate) fn write_bounded(
+        out: &'a mut String,
+        limit: usize,
+        args: fmt::Arguments<'_>,
+    ) -> bool {
+        let mut writer = BoundedWriter::new(out, limit);
+        // Our `write_str` never fails; an error can only come from a user `Display`/`Debug`
+        // impl, in which case what was written so far is kept.
+        let _ = writer.write_fmt(args);
+        let truncated = writer.truncated;
+        if truncated {
+            out.push_str(TRUNCATION_MARKER);
+        }
+        truncated
+    }
+}
+
+impl fmt::Write for BoundedWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.limit.saturating_sub(self.out.len());
+        if s.len() <= room {
+            self.out.push_str(s);
+        } else {
+            self.truncated = true;
+            self.out.push_str(&s[..s.floor_char_boundary(room)]);
+        }
+        Ok(())
+    }
+}
+
+/// Copies `s` into a new string of at most `limit` bytes; the flag says whether it was cut.
+pub(crate) fn bounded_copy(s: &str, limit: usize) -> (String, bool) {
+    if s.len() <= limit {
+        return (s.to_owned(), false);
+    }
+    let mut out = String::with_capacity(limit + TRUNCATION_MARKER.len());
+    out.push_str(&s[..s.floor_char_boundary(limit)]);
+    out.push_str(TRUNCATION_MARKER);
+    (out, true)
+}
+
+/// The best name for an error's type that a `&dyn Error` allows: well-known standard
+/// library types by downcasting, else the leading identifier of its `Debug` text (the
+/// struct or enum variant name, as most derived `Debug` impls print it).
+pub(crate) fn error_kind(error: &(dyn Error + 'static)) -> String {
+    macro_rules! known {
+        ($($ty:ty),* $(,)?) => {
+            $(if error.is::<$ty>() { return std::any::type_name::<$ty>().to_owned(); })*
+        };
+    }
+    known!(
+        std::io::Error,
+        std::fmt::Error,
+        std::num::ParseIntError,
+        std::num::ParseFloatError,
+        std::num::TryFromIntError,
+        std::str::Utf8Error,
+        std::string::FromUtf8Error,
+        std::str::ParseBoolError,
+        std::char::ParseCharError,
+        std::net::AddrParseError,
+        std::time::SystemTimeError,
+        std::env::VarError,
+        std::array::TryFromSliceError,
+    );
+    let mut debug = String::new();
+    BoundedWriter::write_bounded(&mut debug, 256, format_args!("{error:?}"));
+    let name: String = debug
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    if name.is_empty() {
+        "error".to_owned()
+    } else {
+        name
+    }
+}
+
+/// The error and its `source()` chain, outermost first, bounded in depth and text length.
+pub(crate) fn error_chain(
+    error: &(dyn Error + 'static),
+    first_kind: String,
+    limit: usize,
+) -> (Vec<ErrorLink>, bool) {
+    const MAX_DEPTH: usize = 32;
+    let mut truncated = false;
+    let mut chain = Vec::new();
+    let mut current = Some(error);
+    let mut kind = Some(first_kind);
+    while let Some(err) = current {
+        if chain.len() == MAX_DEPTH {
+            truncated = true;
+            break;
+        }
+        let mut message = String::new();
+        truncated |= BoundedWriter::write_bounded(&mut message, limit, format_args!("{err}"));
+        chain.push(ErrorLink {
+            kind: kind.take().unwrap_or_else(|| error_kind(err)),
+            message,
+        });
+        current = err.source();
+    }
+    (chain, truncated)
+}
+
+/// Field names that name the error of an event when recorded as text (`%e`, `?e`).
+fn is_error_field(name: &str) -> bool {
+    matches!(name, "error" | "err" | "exception")
+}
+
+/// Collects an event's or a span's fields, bounded in length.
+pub(crate) struct FieldRecorder<'a> {
+    pub fields: &'a mut RawFields,
+    pub limit: usize,
+    pub truncated: bool,
+    /// For events: the `message` field and the captured error go here instead of `fields`.
+    pub event: Option<EventParts>,
+}
+
+/// The parts of an event that are not plain fields.
+#[derive(Default)]
+pub(crate) struct EventParts {
+    pub message: Option<String>,
+    pub chain: Vec<ErrorLink>,
+    pub custom_fingerprint: Option<String>,
+}
+
+impl<'a> FieldRecorder<'a> {
+    pub(crate) fn for_span(fields: &'a mut RawFields, limit: usize) -> Self {
+        FieldRecorder {
+            fields,
+            limit,
+            truncated: false,
+            event: None,
+        }
+    }
+
+    pub(crate) fn for_event(fields: &'a mut RawFields, limit: usize) -> Self {
+        FieldRecorder {
+            fields,
+            limit,
+            truncated: false,
+            event: Some(EventParts::default()),
+        }
+    }
+
+    fn push(&mut self, field: &Field, value: RawValue) {
+        let name = field.name();
+        // `Span::record` on a field already set replaces it rather than adding a second one.
+        match self.fields.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((name, value)),
+        }
+    }
+
+    fn text(&mut self, field: &Field, text: String) {
+        if let Some(parts) = &mut self.event {
+            match field.name() {
+                "message" => return parts.message = Some(text),
+                "fingerprint" => return parts.custom_fingerprint = Some(text),
+                name if is_error_field(name) && parts.chain.is_empty() => {
+                    parts.chain.push(ErrorLink {
+                        kind: "error".to_owned(),
+                        message: text,
+                    });
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.push(field, RawValue::Str(text));
+    }
+}
+
+impl Visit for FieldRecorder<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, RawValue::F64(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, RawValue::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, RawValue::U64(value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.push(field, RawValue::I128(value));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.push(field, RawValue::U128(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, RawValue::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let (text, cut) = bounded_copy(value, self.limit);
+        self.truncated |= cut;
+        self.text(field, text);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        match &mut self.event {
+            Some(parts) if parts.chain.is_empty() || parts.chain[0].kind == "error" => {
+                let (chain, cut) = error_chain(value, error_kind(value), self.limit);
+                parts.chain = chain;
+                self.truncated |= cut;
+            }
+            _ => {
+                let mut text = String::new();
+                self.truncated |=
+                    BoundedWriter::write_bounded(&mut text, self.limit, format_args!("{value}"));
+                self.push(field, RawValue::Str(text));
+            }
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut text = String::new();
+        self.truncated |=
+            BoundedWriter::write_bounded(&mut text, self.limit, format_args!("{value:?}"));
+        self.text(field, text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_writer_cuts_on_char_boundary_and_marks() {
+        let mut out = String::new();
+        let cut = BoundedWriter::write_bounded(&mut out, 5, format_args!("{}", "ééééé"));
+        assert!(cut);
+        assert_eq!(out, format!("éé{TRUNCATION_MARKER}"));
+        let mut short = String::new();
+        assert!(!BoundedWriter::write_bounded(
+            &mut short,
+            5,
+            format_args!("abc")
+        ));
+        assert_eq!(short, "abc");
+    }
+
+    #[test]
+    fn error_kind_names_std_types_and_falls_back_to_debug() {
+        let io = std::io::Error::other("boom");
+        assert_eq!(error_kind(&io), std::any::type_name::<std::io::Error>());
+        #[derive(Debug)]
+        struct Custom;
+        impl fmt::Display for Custom {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("custom")
+            }
+        }
+        impl Error for Custom {}
+        assert_eq!(error_kind(&Custom), "Custom");
+    }
+}

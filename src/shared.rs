@@ -1,0 +1,145 @@
+//! State shared by the layer, the capture functions, the worker and the tracker handle.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::buffer::{Buffer, Pushed};
+use crate::mask::Masking;
+use crate::record::RawOccurrence;
+use crate::store::Store;
+
+/// The limits and knobs the hot path and the worker read; fixed once built.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub level: tracing::Level,
+    pub max_value_len: usize,
+    pub max_span_depth: usize,
+    pub samples_per_error: usize,
+    pub max_pending_errors: usize,
+    pub page_size: usize,
+    pub flush_interval: Duration,
+    pub shutdown_timeout: Duration,
+    pub panic_flush_timeout: Duration,
+}
+
+/// Where the worker is: what it has stored, and whether it still runs.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    /// Every occurrence accepted before this count is in the store.
+    pub processed: u64,
+    pub worker_running: bool,
+}
+
+/// Counters behind [`crate::TrackerStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub stored: AtomicU64,
+    pub store_failures: AtomicU64,
+    pub hook_panics: AtomicU64,
+    pub internal_panics: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub settings: Settings,
+    pub buffer: Buffer,
+    pub store: Arc<dyn Store>,
+    pub masking: Arc<dyn Masking>,
+    /// Applied when a custom masking panics, so that nothing unmasked is ever kept.
+    pub fallback_masking: Arc<dyn Masking>,
+    pub host: String,
+    pub counters: Counters,
+    pub last_store_error: Mutex<Option<String>>,
+    pub progress: Mutex<Progress>,
+    pub progress_changed: Condvar,
+    pub stopping: AtomicBool,
+}
+
+impl Shared {
+    /// Hands one occurrence to the worker; false when it was lost (full, or shut down).
+    pub(crate) fn submit(&self, raw: RawOccurrence) -> bool {
+        if self.stopping.load(Ordering::Relaxed) {
+            self.buffer.count_lost(1);
+            return false;
+        }
+        self.buffer.push(raw) == Pushed::Accepted
+    }
+
+    /// Waits until everything accepted so far is stored, at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let target = self.buffer.accepted();
+        if is_tracker_thread() {
+            // The worker cannot wait for itself.
+            return self.progress.lock().processed >= target;
+        }
+        let deadline = Instant::now() + timeout;
+        let mut progress = self.progress.lock();
+        loop {
+            if progress.processed >= target {
+                return true;
+            }
+            if !progress.worker_running {
+                return false;
+            }
+            self.buffer.wake_worker();
+            if self
+                .progress_changed
+                .wait_until(&mut progress, deadline)
+                .timed_out()
+            {
+                return progress.processed >= target;
+            }
+        }
+    }
+
+    /// Records worker progress and wakes whoever waits in [`Shared::flush`].
+    pub(crate) fn report_progress(&self, processed: Option<u64>, running: bool) {
+        let mut progress = self.progress.lock();
+        if let Some(processed) = processed {
+            progress.processed = progress.processed.max(processed);
+        }
+        progress.worker_running = running;
+        self.progress_changed.notify_all();
+    }
+}
+
+thread_local! {
+    /// True while this thread is inside the tracker (capturing, or the worker itself), so that
+    /// nothing the tracker does can be captured again.
+    static IN_TRACKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as inside the tracker until the guard drops; `None` when it
+/// already is (a re-entrant call that must do nothing).
+pub(crate) fn enter_tracker() -> Option<TrackerGuard> {
+    IN_TRACKER.with(|flag| {
+        if flag.get() {
+            None
+        } else {
+            flag.set(true);
+            Some(TrackerGuard(()))
+        }
+    })
+}
+
+/// True on the worker thread and while a capture runs on this thread.
+pub(crate) fn is_tracker_thread() -> bool {
+    IN_TRACKER.with(Cell::get)
+}
+
+/// Marks this thread as the tracker's own for good (the worker).
+pub(crate) fn mark_tracker_thread() {
+    IN_TRACKER.with(|flag| flag.set(true));
+}
+
+/// See [`enter_tracker`].
+pub(crate) struct TrackerGuard(());
+
+impl Drop for TrackerGuard {
+    fn drop(&mut self) {
+        IN_TRACKER.with(|flag| flag.set(false));
+    }
+}

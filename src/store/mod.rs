@@ -1,0 +1,307 @@
+//! Storage of error groups: the [`Store`] trait (the seed's `APP_ERROR_DB_MODEL`) and its
+//! shared types.
+//!
+//! The worker hands a store one batch of [`GroupUpdate`]s at a time: occurrences already
+//! masked, fingerprinted and coalesced, so that a store adds counts instead of reading,
+//! modifying and writing them back. That keeps counts exact even for a store shared by several
+//! processes (a SQL `INSERT ... ON CONFLICT DO UPDATE SET count = count + excluded.count`).
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::occurrence::{Level, Location, Occurrence};
+
+/// What a user decided about an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// New or seen again after being resolved: needs attention.
+    #[default]
+    Unresolved,
+    /// Fixed; a new occurrence turns it back to unresolved (a regression).
+    Resolved,
+    /// Known and accepted: still counted, never notified.
+    Ignored,
+}
+
+impl Status {
+    /// The lower-case name (`"unresolved"`, `"resolved"`, `"ignored"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Unresolved => "unresolved",
+            Status::Resolved => "resolved",
+            Status::Ignored => "ignored",
+        }
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "unresolved" => Ok(Status::Unresolved),
+            "resolved" => Ok(Status::Resolved),
+            "ignored" => Ok(Status::Ignored),
+            _ => Err(StoreError::InvalidInput(format!(
+                "unknown status {s:?} (expected unresolved, resolved or ignored)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One error group as listed: everything but the samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorSummary {
+    /// The group's key (see [`crate::fingerprint`]).
+    pub fingerprint: String,
+    /// The grouping algorithm version that produced `fingerprint`.
+    pub grouping_version: u32,
+    /// What failed (error type name, `"panic"`, `"message"`, `"event"`).
+    pub kind: String,
+    /// The message of the first occurrence.
+    pub message: String,
+    /// The level of the first occurrence.
+    pub level: Level,
+    /// Where the first occurrence was raised.
+    pub location: Location,
+    /// Exact number of occurrences.
+    pub count: u64,
+    /// When it was first seen.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    /// When it was last seen.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// What a user decided about it.
+    pub status: Status,
+    /// True when it was seen again after being resolved (cleared when resolved again).
+    pub regressed: bool,
+}
+
+/// One error group with its most recent samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorGroup {
+    /// The listed part.
+    #[serde(flatten)]
+    pub summary: ErrorSummary,
+    /// The last occurrences with full context, oldest first (bounded, see
+    /// [`crate::Builder::samples_per_error`]).
+    pub samples: Vec<Occurrence>,
+    /// How many occurrences were counted but not kept as samples.
+    pub dropped_samples: u64,
+}
+
+/// New occurrences of one fingerprint, coalesced by the worker: what [`Store::record`] adds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupUpdate {
+    /// The group's key.
+    pub fingerprint: String,
+    /// The grouping algorithm version.
+    pub grouping_version: u32,
+    /// How many occurrences this update adds.
+    pub count: u64,
+    /// The earliest of them.
+    pub first_seen: OffsetDateTime,
+    /// The latest of them.
+    pub last_seen: OffsetDateTime,
+    /// The newest of them, oldest first, never empty; the first one describes a new group.
+    pub samples: Vec<Occurrence>,
+    /// How many of them were counted but are not in `samples`.
+    pub dropped_samples: u64,
+    /// How many samples the group keeps in all (the newest win).
+    pub keep_samples: usize,
+}
+
+/// How [`Store::record`] changed one group: what the notification policy decides on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// The group did not exist before.
+    New,
+    /// The group was resolved and occurred again; it is unresolved now.
+    Regressed,
+    /// The group existed and was not resolved.
+    Repeated,
+}
+
+/// The result of recording one [`GroupUpdate`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordOutcome {
+    /// The group's key.
+    pub fingerprint: String,
+    /// What happened to the group.
+    pub change: Change,
+    /// Its count before the update.
+    pub previous_count: u64,
+    /// Its count after the update.
+    pub count: u64,
+    /// Its status after the update.
+    pub status: Status,
+}
+
+/// Which errors to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    /// 1-based page number.
+    pub page: usize,
+    /// Errors per page (the seed's "display 10 exceptions per page").
+    pub page_size: usize,
+    /// Only errors with this status.
+    pub status: Option<Status>,
+    /// Only errors whose kind or message contains this text (case-insensitive).
+    pub search: Option<String>,
+}
+
+impl ListQuery {
+    /// Page `page` (1-based) of `page_size` errors, unfiltered.
+    pub fn page(page: usize, page_size: usize) -> Self {
+        ListQuery {
+            page,
+            page_size,
+            status: None,
+            search: None,
+        }
+    }
+
+    /// Keeps only errors with `status`.
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Keeps only errors whose kind or message contains `text` (case-insensitive).
+    pub fn with_search(mut self, text: impl Into<String>) -> Self {
+        self.search = Some(text.into());
+        self
+    }
+
+    /// True when `summary` passes the status and search filters.
+    pub fn matches(&self, summary: &ErrorSummary) -> bool {
+        if self.status.is_some_and(|s| s != summary.status) {
+            return false;
+        }
+        match self.search.as_deref().map(str::trim) {
+            None | Some("") => true,
+            Some(text) => {
+                let needle = text.to_lowercase();
+                summary.kind.to_lowercase().contains(&needle)
+                    || summary.message.to_lowercase().contains(&needle)
+            }
+        }
+    }
+
+    /// Checks that page and page size are at least 1.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if self.page == 0 || self.page_size == 0 {
+            return Err(StoreError::InvalidInput(format!(
+                "page and page size start at 1 (got page {} of size {})",
+                self.page, self.page_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// How many matching items come before this page.
+    pub fn offset(&self) -> usize {
+        (self.page.saturating_sub(1)).saturating_mul(self.page_size)
+    }
+}
+
+/// One page of a listing, newest `last_seen` first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items on this page.
+    pub items: Vec<T>,
+    /// This page's number (1-based).
+    pub page: usize,
+    /// The page size asked for.
+    pub page_size: usize,
+    /// How many items match the query in all.
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    /// True when a page comes after this one.
+    pub fn has_next(&self) -> bool {
+        (self.page as u64).saturating_mul(self.page_size as u64) < self.total
+    }
+
+    /// True when a page comes before this one.
+    pub fn has_previous(&self) -> bool {
+        self.page > 1
+    }
+
+    /// How many pages the listing has (at least 1, so an empty listing still has a page).
+    pub fn page_count(&self) -> u64 {
+        self.total.div_ceil(self.page_size.max(1) as u64).max(1)
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing storage cannot be used right now (locked, unreachable, read-only).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The stored data cannot be read (corrupt, or written by an unknown schema).
+    #[error("store data is corrupt or of an unknown format: {0}")]
+    Corrupt(String),
+    /// The request itself was wrong (page 0, unknown status, ...).
+    #[error("invalid request: {0}")]
+    InvalidInput(String),
+    /// An I/O error.
+    #[error("store I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Any other failure of a custom store.
+    #[error("store error: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Where error groups live (the seed's `APP_ERROR_DB_MODEL`, "must implement all abstract
+/// methods").
+///
+/// Implementations must be cheap to share between the worker thread and readers, and must
+/// add counts in [`Store::record`] rather than overwrite them, so that several writers never
+/// lose an occurrence. The conformance tests in `tests/store_contract.rs` describe the
+/// contract in full.
+pub trait Store: Send + Sync + 'static {
+    /// Adds a batch of coalesced occurrences, creating groups as needed; one transaction per
+    /// batch where the backend has transactions. Returns one outcome per update, in order.
+    fn record(&self, batch: &[GroupUpdate]) -> Result<Vec<RecordOutcome>, StoreError>;
+
+    /// One page of groups, newest `last_seen` first (ties: fingerprint order), filtered.
+    fn list(&self, query: &ListQuery) -> Result<Page<ErrorSummary>, StoreError>;
+
+    /// One group with its samples, or `None` for an unknown fingerprint.
+    fn get(&self, fingerprint: &str) -> Result<Option<ErrorGroup>, StoreError>;
+
+    /// Sets a group's status; `false` for an unknown fingerprint. Resolving clears `regressed`.
+    fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError>;
+
+    /// Deletes a group; `false` for an unknown fingerprint.
+    fn delete(&self, fingerprint: &str) -> Result<bool, StoreError>;
+
+    /// Deletes every group last seen before `cutoff`; returns how many were deleted.
+    fn purge(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Merges `update`'s samples into `samples`, keeping the newest `limit`, oldest first;
+/// returns how many were left out. Shared by stores so that all bound samples alike.
+pub fn merge_samples(samples: &mut Vec<Occurrence>, update: &[Occurrence], limit: usize) -> u64 {
+    samples.extend(update.iter().cloned());
+    samples.sort_by_key(|s| s.time);
+    let excess = samples.len().saturating_sub(limit);
+    samples.drain(..excess);
+    excess as u64
+}

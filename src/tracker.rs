@@ -1,0 +1,364 @@
+//! The [`ErrorTracker`] handle, its [`Builder`] and its [`TrackerStats`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use tracing::Subscriber;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::buffer::Buffer;
+use crate::layer::ErrorTrackerLayer;
+use crate::mask::{DefaultMasking, Masking};
+use crate::shared::{Counters, Progress, Settings, Shared};
+use crate::store::{ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, Store, StoreError};
+use crate::{panic, worker};
+
+/// Why a tracker could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A setting has a value that cannot work.
+    #[error("invalid setting `{key}`: {reason}")]
+    InvalidSetting {
+        /// The setting's name, as in the configuration file.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The worker thread could not be started.
+    #[error("cannot start the error-tracker worker thread: {0}")]
+    Worker(#[source] std::io::Error),
+}
+
+/// Configures an [`ErrorTracker`]; every setting has a working default.
+#[must_use]
+pub struct Builder {
+    settings: Settings,
+    masked_keys: Vec<String>,
+    mask_with: String,
+    masking: Option<Arc<dyn Masking>>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            settings: Settings {
+                level: tracing::Level::ERROR,
+                max_value_len: 16 * 1024,
+                max_span_depth: 128,
+                samples_per_error: 10,
+                max_pending_errors: 65_536,
+                page_size: 10,
+                flush_interval: Duration::from_millis(50),
+                shutdown_timeout: Duration::from_secs(5),
+                panic_flush_timeout: Duration::from_secs(2),
+            },
+            masked_keys: DefaultMasking::DEFAULT_KEYS
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
+            mask_with: DefaultMasking::DEFAULT_MASK.to_owned(),
+            masking: None,
+            store: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("settings", &self.settings)
+            .field("masked_keys", &self.masked_keys)
+            .field("custom_masking", &self.masking.is_some())
+            .field("custom_store", &self.store.is_some())
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Events at this level or more severe are captured (default `ERROR`; `WARN` captures
+    /// warnings too).
+    pub fn level(mut self, level: tracing::Level) -> Self {
+        self.settings.level = level;
+        self
+    }
+
+    /// Field names containing any of these (case-insensitive, ignoring `-`, `_`, `.`) are
+    /// masked (the seed's `APP_ERROR_MASKED_KEY_HAS`). An empty list turns key masking off.
+    pub fn masked_keys<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.masked_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The text masked values are replaced with (the seed's `APP_ERROR_MASK_WITH`; default
+    /// 13 asterisks).
+    pub fn mask_with(mut self, mask: impl Into<String>) -> Self {
+        self.mask_with = mask.into();
+        self
+    }
+
+    /// Replaces the default masking (the seed's `APP_ERROR_MASKING_MODULE`). If it panics,
+    /// the default masking is applied instead and the panic is counted.
+    pub fn masking(mut self, masking: impl Masking) -> Self {
+        self.masking = Some(Arc::new(masking));
+        self
+    }
+
+    /// Where errors are kept (the seed's `APP_ERROR_DB_MODEL`; default: in memory).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Like [`Builder::store`], for a store the caller keeps a handle to.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Errors per listing page (default 10).
+    pub fn page_size(mut self, size: usize) -> Self {
+        self.settings.page_size = size;
+        self
+    }
+
+    /// Occurrences kept with full context per error, the newest (default 10).
+    pub fn samples_per_error(mut self, samples: usize) -> Self {
+        self.settings.samples_per_error = samples;
+        self
+    }
+
+    /// Longest text kept for one value, in bytes; longer ones are cut and marked
+    /// (default 16 KiB).
+    pub fn max_value_len(mut self, bytes: usize) -> Self {
+        self.settings.max_value_len = bytes;
+        self
+    }
+
+    /// Most spans kept in a span trace, the innermost (default 128).
+    pub fn max_span_depth(mut self, depth: usize) -> Self {
+        self.settings.max_span_depth = depth;
+        self
+    }
+
+    /// Most distinct errors held between two worker cycles, and while the store is
+    /// failing (default 65,536); beyond it, occurrences of new errors are counted as lost.
+    pub fn max_pending_errors(mut self, errors: usize) -> Self {
+        self.settings.max_pending_errors = errors;
+        self
+    }
+
+    /// How often the worker writes while errors keep coming (default 50 ms).
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.settings.flush_interval = interval;
+        self
+    }
+
+    /// How long dropping the last [`ErrorTracker`] waits for pending errors (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long the panic hook waits for the panic to be stored (default 2 s).
+    pub fn panic_flush_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.panic_flush_timeout = timeout;
+        self
+    }
+
+    /// Starts the worker and returns the tracker.
+    pub fn build(self) -> Result<ErrorTracker, BuildError> {
+        let positive = [
+            ("page_size", self.settings.page_size),
+            ("samples_per_error", self.settings.samples_per_error),
+            ("max_value_len", self.settings.max_value_len),
+            ("max_span_depth", self.settings.max_span_depth),
+            ("max_pending_errors", self.settings.max_pending_errors),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(BuildError::InvalidSetting {
+                key,
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        if self.settings.flush_interval.is_zero() {
+            return Err(BuildError::InvalidSetting {
+                key: "flush_interval",
+                reason: "must be above zero".to_owned(),
+            });
+        }
+        let default_masking: Arc<dyn Masking> =
+            Arc::new(DefaultMasking::new(&self.masked_keys, self.mask_with));
+        let shared = Arc::new(Shared {
+            buffer: Buffer::new(
+                self.settings.max_pending_errors,
+                self.settings.samples_per_error,
+            ),
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            masking: self.masking.unwrap_or_else(|| default_masking.clone()),
+            fallback_masking: default_masking,
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            counters: Counters::default(),
+            last_store_error: Mutex::new(None),
+            progress: Mutex::new(Progress {
+                processed: 0,
+                worker_running: false,
+            }),
+            progress_changed: Condvar::new(),
+            stopping: Default::default(),
+            settings: self.settings,
+        });
+        let worker = worker::spawn(shared.clone()).map_err(BuildError::Worker)?;
+        Ok(ErrorTracker {
+            inner: Arc::new(Handle {
+                shared,
+                worker: Mutex::new(Some(worker)),
+            }),
+        })
+    }
+}
+
+/// Counters that show what the tracker did and what it could not do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// Occurrences accepted from callers.
+    pub captured: u64,
+    /// Occurrences written to the store.
+    pub stored: u64,
+    /// Occurrences lost: refused by a full buffer, captured after shutdown, or never
+    /// written because the store kept failing until shutdown.
+    pub lost: u64,
+    /// Occurrences counted but not kept as samples (only the newest are kept).
+    pub dropped_samples: u64,
+    /// Failed attempts to write to the store (each is retried).
+    pub store_failures: u64,
+    /// The last store failure, if any.
+    pub last_store_error: Option<String>,
+    /// Panics caught in user-supplied parts (masking, store).
+    pub hook_panics: u64,
+    /// Panics caught inside the tracker itself (a bug, or a panicking `Debug` impl).
+    pub internal_panics: u64,
+}
+
+struct Handle {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + self.shared.settings.shutdown_timeout;
+        self.shared.flush(self.shared.settings.shutdown_timeout);
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.buffer.wake_worker();
+        let mut progress = self.shared.progress.lock();
+        while progress.worker_running {
+            if self
+                .shared
+                .progress_changed
+                .wait_until(&mut progress, deadline)
+                .timed_out()
+            {
+                // The store is stuck: leave the thread behind rather than hang the caller.
+                return;
+            }
+        }
+        drop(progress);
+        if let Some(worker) = self.worker.lock().take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The error tracker: owns the worker and the store; cheap to clone.
+///
+/// Dropping the last clone writes what is pending (waiting at most the shutdown timeout)
+/// and stops the worker. The [`ErrorTrackerLayer`] keeps working after that but counts new
+/// errors as lost.
+#[derive(Clone)]
+pub struct ErrorTracker {
+    inner: Arc<Handle>,
+}
+
+impl std::fmt::Debug for ErrorTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErrorTracker")
+            .field("settings", &self.inner.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ErrorTracker {
+    /// A builder with the default settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The `tracing` layer that captures errors for this tracker.
+    pub fn layer<S>(&self) -> ErrorTrackerLayer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        ErrorTrackerLayer::new(self.inner.shared.clone())
+    }
+
+    /// Captures panics from now on (chained in front of the current panic hook); each is
+    /// stored before the hook returns, waiting at most the panic flush timeout.
+    pub fn install_panic_hook(&self) {
+        panic::install(self.inner.shared.clone());
+    }
+
+    /// Waits until every error captured so far is in the store, at most `timeout`; true
+    /// when it is.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.inner.shared.flush(timeout)
+    }
+
+    /// Page `page` (1-based) of all errors, newest first, with the configured page size.
+    pub fn errors(&self, page: usize) -> Result<Page<ErrorSummary>, StoreError> {
+        self.list(&ListQuery::page(page, self.page_size()))
+    }
+
+    /// A filtered page of errors.
+    pub fn list(&self, query: &ListQuery) -> Result<Page<ErrorSummary>, StoreError> {
+        self.store().list(query)
+    }
+
+    /// One error with its samples.
+    pub fn error(&self, fingerprint: &str) -> Result<Option<ErrorGroup>, StoreError> {
+        self.store().get(fingerprint)
+    }
+
+    /// The store, for status changes, deletion and purging.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.shared.store
+    }
+
+    /// The configured page size.
+    pub fn page_size(&self) -> usize {
+        self.inner.shared.settings.page_size
+    }
+
+    /// What the tracker has done so far.
+    pub fn stats(&self) -> TrackerStats {
+        let shared = &self.inner.shared;
+        let counters = &shared.counters;
+        TrackerStats {
+            captured: shared.buffer.accepted(),
+            stored: counters.stored.load(Ordering::Relaxed),
+            lost: shared.buffer.lost(),
+            dropped_samples: shared.buffer.dropped_samples(),
+            store_failures: counters.store_failures.load(Ordering::Relaxed),
+            last_store_error: shared.last_store_error.lock().clone(),
+            hook_panics: counters.hook_panics.load(Ordering::Relaxed),
+            internal_panics: counters.internal_panics.load(Ordering::Relaxed),
+        }
+    }
+}
