@@ -27,13 +27,16 @@ pub(crate) struct SpanState {
     scope: Option<Arc<Scope>>,
 }
 
+/// Runs a closure on the scope of a span, through a dispatcher of a known subscriber type.
+type UpdateScope = fn(&Dispatch, &Id, &mut dyn FnMut(&mut Scope));
+
 /// The entry points that need the subscriber's concrete type, erased to function pointers so
 /// that `capture_*` and `configure_scope` can reach them through any `Dispatch`.
 #[derive(Clone)]
 pub(crate) struct Hooks {
     pub shared: Arc<Shared>,
     span_trace: fn(&Dispatch, &Id, usize) -> (Vec<RawSpan>, usize),
-    update_scope: fn(&Dispatch, &Id, &mut dyn FnMut(&mut Scope)),
+    update_scope: UpdateScope,
 }
 
 impl Hooks {

@@ -1,0 +1,176 @@
+//! The `Store` contract: every store implementation runs these checks.
+#![allow(dead_code)]
+
+use error_tracker::store::{Change, GroupUpdate};
+use error_tracker::{ListQuery, Occurrence, Status, Store};
+use time::{Duration, OffsetDateTime};
+
+/// A base time well in the past, so that purge cut-offs are easy to place.
+pub fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
+}
+
+/// An update of `count` occurrences of `fingerprint`, last seen at `t0 + seconds`.
+pub fn update(fingerprint: &str, message: &str, count: u64, seconds: i64) -> GroupUpdate {
+    let mut sample = Occurrence::new("std::io::Error", message);
+    sample.time = t0() + Duration::seconds(seconds);
+    sample.fields.insert("n".into(), seconds.into());
+    GroupUpdate {
+        fingerprint: fingerprint.to_owned(),
+        grouping_version: 1,
+        count,
+        first_seen: sample.time - Duration::seconds(1),
+        last_seen: sample.time,
+        samples: vec![sample],
+        dropped_samples: count - 1,
+        keep_samples: 3,
+    }
+}
+
+/// Runs every check against a fresh, empty store made by `make`.
+pub fn check_all<S: Store>(make: impl Fn() -> S) {
+    records_new_then_repeated_adding_counts(&make());
+    resolved_errors_regress_and_ignored_stay_ignored(&make());
+    lists_newest_first_with_pages_and_totals(&make());
+    filters_by_status_and_search(&make());
+    get_set_status_delete_on_unknown_fingerprints(&make());
+    purges_by_last_seen(&make());
+    keeps_only_the_newest_samples(&make());
+    rejects_bad_pages(&make());
+}
+
+fn records_new_then_repeated_adding_counts(store: &dyn Store) {
+    let first = store
+        .record(&[update("a", "boom 1", 2, 10), update("b", "other", 1, 11)])
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(
+        (first[0].change, first[0].previous_count, first[0].count),
+        (Change::New, 0, 2)
+    );
+    let again = store.record(&[update("a", "boom 2", 3, 20)]).unwrap();
+    assert_eq!(
+        (again[0].change, again[0].previous_count, again[0].count),
+        (Change::Repeated, 2, 5)
+    );
+    let group = store.get("a").unwrap().unwrap();
+    assert_eq!(group.summary.count, 5);
+    assert_eq!(group.summary.message, "boom 1", "the first message is kept");
+    assert_eq!(group.summary.first_seen, t0() + Duration::seconds(9));
+    assert_eq!(group.summary.last_seen, t0() + Duration::seconds(20));
+    assert_eq!(group.samples.len(), 2);
+    assert_eq!(group.dropped_samples, 1 + 2);
+}
+
+fn resolved_errors_regress_and_ignored_stay_ignored(store: &dyn Store) {
+    store
+        .record(&[update("r", "x", 1, 1), update("i", "y", 1, 1)])
+        .unwrap();
+    assert!(store.set_status("r", Status::Resolved).unwrap());
+    assert!(store.set_status("i", Status::Ignored).unwrap());
+    let outcomes = store
+        .record(&[update("r", "x", 1, 2), update("i", "y", 1, 2)])
+        .unwrap();
+    assert_eq!(outcomes[0].change, Change::Regressed);
+    assert_eq!(outcomes[0].status, Status::Unresolved);
+    assert_eq!(outcomes[1].change, Change::Repeated);
+    assert_eq!(outcomes[1].status, Status::Ignored);
+    let regressed = store.get("r").unwrap().unwrap().summary;
+    assert!(regressed.regressed);
+    assert_eq!(regressed.status, Status::Unresolved);
+    store.set_status("r", Status::Resolved).unwrap();
+    assert!(
+        !store.get("r").unwrap().unwrap().summary.regressed,
+        "resolving clears the flag"
+    );
+}
+
+fn lists_newest_first_with_pages_and_totals(store: &dyn Store) {
+    let updates: Vec<_> = (0..21)
+        .map(|i| update(&format!("fp{i:02}"), &format!("error {i}"), 1, i))
+        .collect();
+    store.record(&updates).unwrap();
+    let page1 = store.list(&ListQuery::page(1, 5)).unwrap();
+    assert_eq!(page1.total, 21);
+    let names: Vec<_> = page1.items.iter().map(|s| s.fingerprint.as_str()).collect();
+    assert_eq!(names, ["fp20", "fp19", "fp18", "fp17", "fp16"]);
+    assert!(page1.has_next() && !page1.has_previous());
+    let page5 = store.list(&ListQuery::page(5, 5)).unwrap();
+    assert_eq!(page5.items.len(), 1);
+    assert_eq!(page5.items[0].fingerprint, "fp00");
+    assert!(!page5.has_next() && page5.has_previous());
+    assert_eq!(page5.page_count(), 5);
+    let past_the_end = store.list(&ListQuery::page(9, 5)).unwrap();
+    assert!(past_the_end.items.is_empty());
+    assert_eq!(past_the_end.total, 21);
+}
+
+fn filters_by_status_and_search(store: &dyn Store) {
+    store
+        .record(&[
+            update("a", "Disk FULL on /var", 1, 1),
+            update("b", "timeout", 1, 2),
+        ])
+        .unwrap();
+    store.set_status("b", Status::Ignored).unwrap();
+    let ignored = store
+        .list(&ListQuery::page(1, 10).with_status(Status::Ignored))
+        .unwrap();
+    assert_eq!(ignored.total, 1);
+    assert_eq!(ignored.items[0].fingerprint, "b");
+    let found = store
+        .list(&ListQuery::page(1, 10).with_search("disk full"))
+        .unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.items[0].fingerprint, "a");
+    let by_kind = store
+        .list(&ListQuery::page(1, 10).with_search("IO::ERROR"))
+        .unwrap();
+    assert_eq!(by_kind.total, 2);
+    let none = store
+        .list(
+            &ListQuery::page(1, 10)
+                .with_search("disk")
+                .with_status(Status::Ignored),
+        )
+        .unwrap();
+    assert_eq!(none.total, 0);
+}
+
+fn get_set_status_delete_on_unknown_fingerprints(store: &dyn Store) {
+    assert!(store.get("nope").unwrap().is_none());
+    assert!(!store.set_status("nope", Status::Resolved).unwrap());
+    assert!(!store.delete("nope").unwrap());
+    store.record(&[update("a", "x", 1, 1)]).unwrap();
+    assert!(store.delete("a").unwrap());
+    assert!(store.get("a").unwrap().is_none());
+    assert_eq!(store.list(&ListQuery::page(1, 10)).unwrap().total, 0);
+}
+
+fn purges_by_last_seen(store: &dyn Store) {
+    store
+        .record(&[update("old", "x", 1, 10), update("new", "y", 1, 100)])
+        .unwrap();
+    assert_eq!(store.purge(t0() + Duration::seconds(50)).unwrap(), 1);
+    assert!(store.get("old").unwrap().is_none());
+    assert!(store.get("new").unwrap().is_some());
+}
+
+fn keeps_only_the_newest_samples(store: &dyn Store) {
+    for i in 0..5 {
+        store.record(&[update("a", "x", 1, i)]).unwrap();
+    }
+    let group = store.get("a").unwrap().unwrap();
+    let kept: Vec<_> = group
+        .samples
+        .iter()
+        .map(|s| s.fields["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kept, [2, 3, 4]);
+    assert_eq!(group.dropped_samples, 2);
+}
+
+fn rejects_bad_pages(store: &dyn Store) {
+    assert!(store.list(&ListQuery::page(0, 10)).is_err());
+    assert!(store.list(&ListQuery::page(1, 0)).is_err());
+}

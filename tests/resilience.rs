@@ -1,0 +1,124 @@
+//! A failing or panicking store: nothing is lost, the failure is visible, the caller is fine.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::setup;
+use error_tracker::store::{GroupUpdate, RecordOutcome};
+use error_tracker::{
+    ErrorGroup, ErrorSummary, ErrorTracker, ListQuery, MemoryStore, Page, Status, Store, StoreError,
+};
+
+/// Fails (or panics) on the first `failures` writes, then works.
+struct Flaky {
+    failures: u32,
+    panic: bool,
+    attempts: AtomicU32,
+    inner: MemoryStore,
+}
+
+impl Store for Flaky {
+    fn record(&self, batch: &[GroupUpdate]) -> Result<Vec<RecordOutcome>, StoreError> {
+        if self.attempts.fetch_add(1, Ordering::SeqCst) < self.failures {
+            if self.panic {
+                panic!("store bug");
+            }
+            return Err(StoreError::Unavailable("database is locked".into()));
+        }
+        self.inner.record(batch)
+    }
+    fn list(&self, q: &ListQuery) -> Result<Page<ErrorSummary>, StoreError> {
+        self.inner.list(q)
+    }
+    fn get(&self, fp: &str) -> Result<Option<ErrorGroup>, StoreError> {
+        self.inner.get(fp)
+    }
+    fn set_status(&self, fp: &str, s: Status) -> Result<bool, StoreError> {
+        self.inner.set_status(fp, s)
+    }
+    fn delete(&self, fp: &str) -> Result<bool, StoreError> {
+        self.inner.delete(fp)
+    }
+    fn purge(&self, cutoff: time::OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.purge(cutoff)
+    }
+}
+
+fn flaky(failures: u32, panic: bool) -> Flaky {
+    Flaky {
+        failures,
+        panic,
+        attempts: AtomicU32::new(0),
+        inner: MemoryStore::new(),
+    }
+}
+
+#[test]
+fn a_failing_store_is_retried_and_counts_stay_exact() {
+    let builder = ErrorTracker::builder()
+        .store(flaky(3, false))
+        .flush_interval(Duration::from_millis(5));
+    let (tracker, dispatch) = setup(builder);
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..100 {
+            tracing::error!(password = "hunter2", "write failed");
+        }
+    });
+    assert!(
+        tracker.flush(Duration::from_secs(10)),
+        "{:?}",
+        tracker.stats()
+    );
+    let stats = tracker.stats();
+    assert_eq!(stats.store_failures, 3);
+    assert_eq!(
+        stats.last_store_error.as_deref(),
+        Some("store unavailable: database is locked")
+    );
+    assert_eq!(stats.stored, 100);
+    let page = tracker.errors(1).unwrap();
+    assert_eq!(page.items[0].count, 100);
+}
+
+#[test]
+fn flush_reports_false_while_the_store_fails() {
+    let (tracker, dispatch) = setup(
+        ErrorTracker::builder()
+            .store(flaky(u32::MAX, false))
+            .shutdown_timeout(Duration::from_millis(100)),
+    );
+    tracing::dispatcher::with_default(&dispatch, || tracing::error!("nowhere to go"));
+    assert!(!tracker.flush(Duration::from_millis(300)));
+    assert!(tracker.stats().store_failures >= 1);
+    assert_eq!(tracker.stats().stored, 0);
+}
+
+#[test]
+fn a_panicking_store_is_contained_and_counted() {
+    let builder = ErrorTracker::builder()
+        .store(flaky(1, true))
+        .flush_interval(Duration::from_millis(5));
+    let (tracker, dispatch) = setup(builder);
+    tracing::dispatcher::with_default(&dispatch, || tracing::error!("first"));
+    assert!(tracker.flush(Duration::from_secs(10)));
+    let stats = tracker.stats();
+    assert_eq!(stats.hook_panics, 1);
+    assert_eq!(stats.stored, 1);
+    assert_eq!(tracker.errors(1).unwrap().total, 1);
+}
+
+#[test]
+fn invalid_settings_are_clear_errors() {
+    let err = ErrorTracker::builder().page_size(0).build().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid setting `page_size`: must be at least 1"
+    );
+    let err = ErrorTracker::builder()
+        .flush_interval(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("flush_interval"));
+}
