@@ -5,6 +5,7 @@
 //! span fields and scopes apply exactly as for `error!` events. Without a tracker they do
 //! nothing and return `false`.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
@@ -43,7 +44,7 @@ fn capture_chain(
             .unwrap_or_default();
         let mut raw = RawOccurrence::new(
             Level::Error,
-            kind,
+            Cow::Owned(kind),
             message,
             RawLocation::from_caller(caller),
         );
@@ -87,7 +88,7 @@ pub fn capture_message(message: impl Display) -> bool {
         );
         let mut raw = RawOccurrence::new(
             Level::Error,
-            "message".to_owned(),
+            Cow::Borrowed("message"),
             text,
             RawLocation::from_caller(caller),
         );

@@ -5,6 +5,7 @@
 //! into a small inline vector, and nothing at all when they have no field values.
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -107,7 +108,7 @@ where
         let kind = parts
             .chain
             .first()
-            .map_or_else(|| "event".to_owned(), |link| link.kind.clone());
+            .map_or(Cow::Borrowed("event"), |link| Cow::Owned(link.kind.clone()));
         // `#[instrument(err)]` events carry only the error: its text is the message.
         let message = parts
             .message

@@ -1,5 +1,6 @@
 //! The opt-in panic hook: a panic becomes an occurrence, stored before the process can die.
 
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ fn payload_text<'a>(info: &'a PanicHookInfo<'_>) -> &'a str {
 fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
     let location = info
         .location()
-        .map(RawLocation::from_caller)
+        .map(RawLocation::from_panic)
         .unwrap_or_default();
     let mut message = String::new();
     let truncated = BoundedWriter::write_bounded(
@@ -29,7 +30,7 @@ fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
         shared.settings.max_value_len,
         format_args!("{}", payload_text(info)),
     );
-    let mut raw = RawOccurrence::new(Level::Error, "panic".to_owned(), message, location);
+    let mut raw = RawOccurrence::new(Level::Error, Cow::Borrowed("panic"), message, location);
     raw.truncated = truncated;
     let mut raw = Some(raw);
     tracing::dispatcher::get_default(|dispatch| {

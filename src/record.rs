@@ -5,6 +5,7 @@
 //! no JSON, no masking, no hashing beyond the grouping key. The expensive work happens in
 //! [`RawOccurrence::into_occurrence`], on the worker.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -66,29 +67,39 @@ pub(crate) struct RawSpan {
 /// Where the occurrence was raised; `&'static` for events, owned for panics and `capture_*`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RawLocation {
-    pub target: String,
+    pub target: Cow<'static, str>,
     pub module: Option<&'static str>,
-    pub file: Option<String>,
+    pub file: Option<Cow<'static, str>>,
     pub line: Option<u32>,
 }
 
 impl RawLocation {
     pub(crate) fn from_metadata(metadata: &'static Metadata<'static>) -> Self {
         RawLocation {
-            target: metadata.target().to_owned(),
+            target: Cow::Borrowed(metadata.target()),
             module: metadata.module_path(),
-            file: metadata.file().map(str::to_owned),
+            file: metadata.file().map(Cow::Borrowed),
             line: metadata.line(),
         }
     }
 
     /// For `capture_*` calls and panics, which have no `tracing` target: the caller's file
     /// stands in for it, so that grouping still tells call sites in different files apart.
-    pub(crate) fn from_caller(location: &std::panic::Location<'_>) -> Self {
+    pub(crate) fn from_caller(location: &'static std::panic::Location<'static>) -> Self {
         RawLocation {
-            target: location.file().to_owned(),
+            target: Cow::Borrowed(location.file()),
             module: None,
-            file: Some(location.file().to_owned()),
+            file: Some(Cow::Borrowed(location.file())),
+            line: Some(location.line()),
+        }
+    }
+
+    /// For panics, whose location borrows from the panic: the same, owned.
+    pub(crate) fn from_panic(location: &std::panic::Location<'_>) -> Self {
+        RawLocation {
+            target: Cow::Owned(location.file().to_owned()),
+            module: None,
+            file: Some(Cow::Owned(location.file().to_owned())),
             line: Some(location.line()),
         }
     }
@@ -99,7 +110,7 @@ impl RawLocation {
 pub(crate) struct RawOccurrence {
     pub time: OffsetDateTime,
     pub level: Level,
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     pub message: String,
     pub location: RawLocation,
     pub fields: RawFields,
@@ -114,7 +125,12 @@ pub(crate) struct RawOccurrence {
 
 impl RawOccurrence {
     /// A record with the given origin and nothing else yet.
-    pub(crate) fn new(level: Level, kind: String, message: String, location: RawLocation) -> Self {
+    pub(crate) fn new(
+        level: Level,
+        kind: Cow<'static, str>,
+        message: String,
+        location: RawLocation,
+    ) -> Self {
         RawOccurrence {
             time: OffsetDateTime::now_utc(),
             level,
@@ -207,12 +223,12 @@ impl RawOccurrence {
             id: Uuid::now_v7(),
             time: self.time,
             level: self.level,
-            kind: self.kind,
+            kind: self.kind.into_owned(),
             message: self.message,
             location: Location {
-                target: self.location.target,
+                target: self.location.target.into_owned(),
                 module: self.location.module.map(str::to_owned),
-                file: self.location.file,
+                file: self.location.file.map(Cow::into_owned),
                 line: self.location.line,
             },
             fields,

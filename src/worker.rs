@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::buffer::PendingGroup;
 use crate::fingerprint::{self, GROUPING_VERSION};
-use crate::occurrence::Occurrence;
+use crate::occurrence::{ErrorLink, Occurrence};
+use crate::record::RawOccurrence;
 use crate::shared::{Shared, mark_tracker_thread};
 use crate::store::{GroupUpdate, merge_samples};
 
@@ -96,11 +97,15 @@ impl Worker {
     fn cycle(&mut self, final_cycle: bool) {
         let upto = self.shared.buffer.accepted();
         self.shared.buffer.drain(&mut self.drained);
-        let groups = std::mem::take(&mut self.drained);
-        for group in groups {
+        let mut groups = std::mem::take(&mut self.drained);
+        // Newest first: once an error holds its samples, older occurrences of it need no
+        // conversion at all, which is what keeps a storm of distinct messages cheap.
+        groups.sort_unstable_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        for group in groups.drain(..) {
             let update = self.prepare(group);
             self.merge(update);
         }
+        self.drained = groups;
         self.pending_upto = upto;
         if self.pending.is_empty() {
             self.shared.report_progress(Some(upto), true);
@@ -175,7 +180,7 @@ impl Worker {
                 into.first_seen = into.first_seen.min(update.first_seen);
                 into.last_seen = into.last_seen.max(update.last_seen);
                 into.dropped_samples += update.dropped_samples
-                    + merge_samples(&mut into.samples, &update.samples, into.keep_samples);
+                    + merge_samples(&mut into.samples, update.samples, into.keep_samples);
             }
             Entry::Vacant(entry) if pending_len < limit => {
                 entry.insert(update);
@@ -184,21 +189,32 @@ impl Worker {
         }
     }
 
+    /// Turns one buffer entry into an update: fingerprint first, then full occurrences only
+    /// for the samples the error will keep (the newest ones).
     fn prepare(&self, group: PendingGroup) -> GroupUpdate {
-        let samples: Vec<Occurrence> = group
+        let keep = self.shared.settings.samples_per_error;
+        // Every sample of a buffer entry shares the parts the fingerprint is made of.
+        let fingerprint = group
             .samples
-            .into_iter()
-            .map(|raw| {
+            .back()
+            .map(|raw| self.fingerprint(raw))
+            .unwrap_or_default();
+        let held = self.pending.get(&fingerprint);
+        let mut room = keep.saturating_sub(held.map_or(0, |u| u.samples.len()));
+        let oldest_held = held.and_then(|u| u.samples.first()).map(|s| s.time);
+        let mut dropped_samples = group.dropped_samples;
+        let mut samples = Vec::with_capacity(room.min(group.samples.len()));
+        for raw in group.samples.into_iter().rev() {
+            if room > 0 || oldest_held.is_some_and(|oldest| raw.time > oldest) {
+                room = room.saturating_sub(1);
                 let occurrence =
                     raw.into_occurrence(&self.shared.host, self.shared.settings.max_value_len);
-                self.mask(occurrence)
-            })
-            .collect();
-        // Every sample of a pending group shares the parts the fingerprint is made of.
-        let fingerprint = samples
-            .last()
-            .map(fingerprint::fingerprint)
-            .unwrap_or_default();
+                samples.push(self.mask(occurrence));
+            } else {
+                dropped_samples += 1;
+            }
+        }
+        samples.reverse();
         GroupUpdate {
             fingerprint,
             grouping_version: GROUPING_VERSION,
@@ -206,9 +222,27 @@ impl Worker {
             first_seen: group.first_seen,
             last_seen: group.last_seen,
             samples,
-            dropped_samples: group.dropped_samples,
-            keep_samples: self.shared.settings.samples_per_error,
+            dropped_samples,
+            keep_samples: keep,
         }
+    }
+
+    /// The fingerprint of a raw occurrence, from a masked copy of only the parts it is made
+    /// of: cheap, and equal to the fingerprint of the fully masked occurrence.
+    fn fingerprint(&self, raw: &RawOccurrence) -> String {
+        let mut parts = Occurrence::new(raw.kind.clone(), raw.message.clone());
+        parts.location.target = raw.location.target.clone().into_owned();
+        parts.location.module = raw.location.module.map(str::to_owned);
+        parts.custom_fingerprint.clone_from(&raw.custom_fingerprint);
+        parts.error_chain = raw
+            .chain
+            .iter()
+            .map(|link| ErrorLink {
+                kind: link.kind.clone(),
+                message: String::new(),
+            })
+            .collect();
+        fingerprint::fingerprint(&self.mask(parts))
     }
 
     /// Masks with the configured masking; if that panics, with the default one, so that an

@@ -17,7 +17,7 @@ fn eight_threads_times_ten_thousand_errors_count_exactly_eighty_thousand() {
             scope.spawn(move || {
                 tracing::dispatcher::with_default(&dispatch, || {
                     for i in 0..10_000 {
-                        tracing::error!(thread, i, "order {i} failed on thread {thread}");
+                        tracing::error!(thread, i, "order failed");
                     }
                 });
             });
@@ -31,6 +31,30 @@ fn eight_threads_times_ten_thousand_errors_count_exactly_eighty_thousand() {
     assert_eq!(stats.captured, 80_000);
     assert_eq!(stats.stored, 80_000);
     assert_eq!(stats.lost, 0);
+}
+
+#[test]
+fn messages_with_ids_from_several_threads_count_exactly() {
+    let (tracker, dispatch) = setup(ErrorTracker::builder());
+    std::thread::scope(|scope| {
+        for thread in 0..4 {
+            let dispatch = dispatch.clone();
+            scope.spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for i in 0..2_000 {
+                        tracing::error!("order {} failed", thread * 10_000 + i);
+                    }
+                });
+            });
+        }
+    });
+    let groups = all_groups(&tracker);
+    assert_eq!(
+        single(&groups).summary.count,
+        8_000,
+        "{:?}",
+        tracker.stats()
+    );
 }
 
 #[test]

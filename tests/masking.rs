@@ -130,5 +130,5 @@ fn a_panicking_masking_falls_back_to_the_default_and_is_counted() {
     });
     let sample = &single(&groups).samples[0];
     assert_eq!(sample.fields["password"], MASK);
-    assert_eq!(tracker.stats().hook_panics, 1);
+    assert!(tracker.stats().hook_panics >= 1, "{:?}", tracker.stats());
 }

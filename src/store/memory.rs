@@ -91,7 +91,11 @@ impl Store for MemoryStore {
                 change = Change::Regressed;
             }
             group.dropped_samples += update.dropped_samples
-                + merge_samples(&mut group.samples, &update.samples, update.keep_samples);
+                + merge_samples(
+                    &mut group.samples,
+                    update.samples.iter().cloned(),
+                    update.keep_samples,
+                );
             outcomes.push(RecordOutcome {
                 fingerprint: update.fingerprint.clone(),
                 change,

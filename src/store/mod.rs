@@ -296,10 +296,14 @@ pub trait Store: Send + Sync + 'static {
     fn purge(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
-/// Merges `update`'s samples into `samples`, keeping the newest `limit`, oldest first;
-/// returns how many were left out. Shared by stores so that all bound samples alike.
-pub fn merge_samples(samples: &mut Vec<Occurrence>, update: &[Occurrence], limit: usize) -> u64 {
-    samples.extend(update.iter().cloned());
+/// Merges `new` samples into `samples`, keeping the newest `limit`, oldest first; returns how
+/// many were left out. Shared by stores and the worker so that all bound samples alike.
+pub fn merge_samples(
+    samples: &mut Vec<Occurrence>,
+    new: impl IntoIterator<Item = Occurrence>,
+    limit: usize,
+) -> u64 {
+    samples.extend(new);
     samples.sort_by_key(|s| s.time);
     let excess = samples.len().saturating_sub(limit);
     samples.drain(..excess);
