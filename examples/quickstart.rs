@@ -4,7 +4,6 @@
 //! Run it with `cargo run --example quickstart`.
 
 use std::error::Error;
-use std::fmt;
 use std::time::Duration;
 
 use error_tracker::{ErrorTracker, TrackResult};
@@ -12,22 +11,11 @@ use time::format_description::well_known::Rfc3339;
 use tracing_subscriber::prelude::*;
 
 /// An application error with a source, so that the captured error chain has two links.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("payment for order {order_id} was declined")]
 struct PaymentError {
     order_id: u64,
     source: std::io::Error,
-}
-
-impl fmt::Display for PaymentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "payment for order {} was declined", self.order_id)
-    }
-}
-
-impl Error for PaymentError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.source)
-    }
 }
 
 fn charge(order_id: u64) -> Result<(), PaymentError> {
@@ -40,6 +28,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let tracker = ErrorTracker::builder().build()?;
     tracing_subscriber::registry()
         .with(tracker.layer())
+        // The console output is not masked: masking covers what the tracker keeps.
         .with(tracing_subscriber::fmt::layer())
         .init();
     tracker.install_panic_hook();
@@ -71,9 +60,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     // The manual API, for errors that never go through `error!`.
-    let address = "10.0.0.300".parse::<std::net::IpAddr>();
-    if let Err(e) = &address {
-        error_tracker::capture_error(e);
+    if let Err(e) = "10.0.0.300".parse::<std::net::IpAddr>() {
+        error_tracker::capture_error(&e);
     }
     if let Err(e) = std::fs::read_to_string("/no/such/app.toml").track() {
         // `track` captures and hands the error back: the caller still decides what to do.
@@ -97,22 +85,23 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let page = tracker.errors(1)?;
     println!(
-        "\n{} errors, page {} of {}",
+        "\n{} errors (page {} of {}):",
         page.total,
         page.page,
         page.page_count()
     );
     println!(
-        "{:<16}  {:>5}  {:<30}  {:<46}  LAST SEEN",
+        "{:<16}  {:>5}  {:<34}  {:<44}  LAST SEEN",
         "FINGERPRINT", "COUNT", "KIND", "MESSAGE"
     );
     for error in &page.items {
+        // `{:.N}` cuts long kinds and messages to the column width.
         println!(
-            "{:<16}  {:>5}  {:<30}  {:<46}  {}",
+            "{:<16}  {:>5}  {:<34.34}  {:<44.44}  {}",
             error.fingerprint,
             error.count,
-            clip(&error.kind, 30),
-            clip(&error.message, 46),
+            error.kind,
+            error.message,
             error.last_seen.replace_nanosecond(0)?.format(&Rfc3339)?,
         );
     }
@@ -125,13 +114,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         .and_then(|g| g.samples.last())
         .ok_or("no sample")?;
     println!("\n{}", serde_json::to_string_pretty(sample)?);
-    Ok(())
-}
 
-/// Cuts `text` to `width` characters for the table.
-fn clip(text: &str, width: usize) -> String {
-    match text.char_indices().nth(width.saturating_sub(1)) {
-        Some((end, _)) if text.chars().count() > width => format!("{}…", &text[..end]),
-        _ => text.to_owned(),
-    }
+    let stats = tracker.stats();
+    println!(
+        "captured {}, stored {}, lost {}",
+        stats.captured, stats.stored, stats.lost
+    );
+    Ok(())
 }

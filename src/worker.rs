@@ -100,7 +100,7 @@ impl Worker {
         let mut groups = std::mem::take(&mut self.drained);
         // Newest first: once an error holds its samples, older occurrences of it need no
         // conversion at all, which is what keeps a storm of distinct messages cheap.
-        groups.sort_unstable_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        groups.sort_unstable_by_key(|g| std::cmp::Reverse(g.last_seen));
         for group in groups.drain(..) {
             let update = self.prepare(group);
             self.merge(update);
