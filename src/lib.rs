@@ -40,6 +40,7 @@
 
 mod buffer;
 mod capture;
+pub mod config;
 pub mod fingerprint;
 mod layer;
 mod mask;

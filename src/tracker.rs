@@ -10,6 +10,7 @@ use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::buffer::Buffer;
+use crate::config::{Config, StoreConfig};
 use crate::layer::ErrorTrackerLayer;
 use crate::mask::{DefaultMasking, Masking};
 use crate::shared::{Counters, Progress, Settings, Shared};
@@ -40,6 +41,7 @@ pub struct Builder {
     mask_with: String,
     masking: Option<Arc<dyn Masking>>,
     store: Option<Arc<dyn Store>>,
+    store_config: StoreConfig,
 }
 
 impl Default for Builder {
@@ -63,6 +65,7 @@ impl Default for Builder {
             mask_with: DefaultMasking::DEFAULT_MASK.to_owned(),
             masking: None,
             store: None,
+            store_config: StoreConfig::default(),
         }
     }
 }
@@ -170,6 +173,24 @@ impl Builder {
     /// How long the panic hook waits for the panic to be stored (default 2 s).
     pub fn panic_flush_timeout(mut self, timeout: Duration) -> Self {
         self.settings.panic_flush_timeout = timeout;
+        self
+    }
+
+    /// Applies every setting of `config` (file and environment settings); a custom store or
+    /// masking set in code before or after is kept.
+    pub fn config(mut self, config: &Config) -> Self {
+        self.settings.level = config.level.into();
+        self.settings.page_size = config.page_size;
+        self.settings.samples_per_error = config.samples_per_error;
+        self.settings.max_value_len = config.max_value_len;
+        self.settings.max_span_depth = config.max_span_depth;
+        self.settings.max_pending_errors = config.max_pending_errors;
+        self.settings.flush_interval = Duration::from_millis(config.flush_interval_ms);
+        self.settings.shutdown_timeout = Duration::from_millis(config.shutdown_timeout_ms);
+        self.settings.panic_flush_timeout = Duration::from_millis(config.panic_flush_timeout_ms);
+        self.masked_keys.clone_from(&config.masked_keys);
+        self.mask_with.clone_from(&config.mask_with);
+        self.store_config = config.store.clone();
         self
     }
 

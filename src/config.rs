@@ -1,0 +1,524 @@
+//! Settings from a TOML file and `ERROR_TRACKER_*` environment variables (the seed's
+//! "configured using settings file").
+//!
+//! File and environment fill one [`Config`]; the environment wins. Every key is listed with
+//! its default in `docs/configuration.md`. Unknown keys and bad values are errors that name
+//! the key and where it came from.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::mask::DefaultMasking;
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file, or a value from the environment, does not fit the settings.
+    #[error("invalid settings in {origin}: {message}")]
+    Parse {
+        /// The file, or "the environment".
+        origin: String,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// An `ERROR_TRACKER_*` variable names no setting.
+    #[error(
+        "unknown environment variable {name}: no setting is called that (see docs/configuration.md)"
+    )]
+    UnknownVariable {
+        /// The variable.
+        name: String,
+    },
+    /// A value is well-formed but cannot work.
+    #[error("invalid setting `{key}`: {reason}")]
+    Invalid {
+        /// The setting's key.
+        key: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The least severe level that is captured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureLevel {
+    /// Errors only.
+    #[default]
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Info and above.
+    Info,
+    /// Debug and above.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl From<CaptureLevel> for tracing::Level {
+    fn from(level: CaptureLevel) -> Self {
+        match level {
+            CaptureLevel::Error => tracing::Level::ERROR,
+            CaptureLevel::Warn => tracing::Level::WARN,
+            CaptureLevel::Info => tracing::Level::INFO,
+            CaptureLevel::Debug => tracing::Level::DEBUG,
+            CaptureLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+/// Which store keeps the errors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// The embedded redb file at `store.path`.
+    #[default]
+    Redb,
+    /// In memory, gone when the process ends.
+    Memory,
+}
+
+/// When a write to the store is on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilitySetting {
+    /// Every batch is on disk when its write returns.
+    #[default]
+    Immediate,
+    /// Batches reach the disk later; faster, may lose the last batches on power loss.
+    Eventual,
+}
+
+/// The `[store]` section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `redb` (default) or `memory` (the seed's `APP_ERROR_DB_MODEL`; a custom store is set
+    /// in code with [`crate::Builder::store`]).
+    pub backend: StoreBackend,
+    /// The database file (default `error_tracker.redb` in the working directory).
+    pub path: PathBuf,
+    /// `immediate` (default) or `eventual`.
+    pub durability: DurabilitySetting,
+    /// Errors not seen for this many days are purged (default 90).
+    pub retention_days: u32,
+    /// At most this many errors are kept; the least recently seen go first (default 100,000).
+    pub max_errors: u64,
+    /// Days of hourly occurrence counts kept per error (default 30).
+    pub histogram_days: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: StoreBackend::Redb,
+            path: PathBuf::from("error_tracker.redb"),
+            durability: DurabilitySetting::Immediate,
+            retention_days: 90,
+            max_errors: 100_000,
+            histogram_days: 30,
+        }
+    }
+}
+
+/// The `[email]` section (the seed's subject prefix, sender and recipients), read by the
+/// email notifier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// Sender address; notifications are on only when it and `to` are set.
+    pub from: Option<String>,
+    /// Recipient addresses.
+    pub to: Vec<String>,
+    /// Put in front of every subject (default `[error-tracker]`).
+    pub subject_prefix: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            from: None,
+            to: Vec::new(),
+            subject_prefix: "[error-tracker]".to_owned(),
+        }
+    }
+}
+
+/// A response status or an inclusive range of them: `500`, or `"500-599"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StatusSpec", into = "StatusSpec")]
+pub struct StatusRange {
+    /// The first status in the range.
+    pub first: u16,
+    /// The last status in the range.
+    pub last: u16,
+}
+
+impl StatusRange {
+    /// True when `status` is in the range.
+    pub fn contains(&self, status: u16) -> bool {
+        (self.first..=self.last).contains(&status)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StatusSpec {
+    Code(u16),
+    Text(String),
+}
+
+impl TryFrom<StatusSpec> for StatusRange {
+    type Error = String;
+
+    fn try_from(spec: StatusSpec) -> Result<Self, Self::Error> {
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("{s:?} is not an HTTP status"))
+        };
+        let (first, last) = match &spec {
+            StatusSpec::Code(code) => (*code, *code),
+            StatusSpec::Text(text) => match text.split_once('-') {
+                Some((a, b)) => (parse(a)?, parse(b)?),
+                None => {
+                    let code = parse(text)?;
+                    (code, code)
+                }
+            },
+        };
+        if !(100..=599).contains(&first) || !(100..=599).contains(&last) || first > last {
+            return Err(format!(
+                "{first}-{last} is not a range of HTTP statuses (100 to 599)"
+            ));
+        }
+        Ok(StatusRange { first, last })
+    }
+}
+
+impl From<StatusRange> for StatusSpec {
+    fn from(range: StatusRange) -> Self {
+        if range.first == range.last {
+            StatusSpec::Code(range.first)
+        } else {
+            StatusSpec::Text(format!("{}-{}", range.first, range.last))
+        }
+    }
+}
+
+/// The `[http]` section, read by the HTTP middleware.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Response statuses recorded as errors (default `["500-599"]`; the seed: "by default
+    /// only 500 errors are tracked but HTTP 404, 401 etc can be tracked as well").
+    pub capture_statuses: Vec<StatusRange>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            capture_statuses: vec![StatusRange {
+                first: 500,
+                last: 599,
+            }],
+        }
+    }
+}
+
+/// Every setting, with the defaults of [`crate::Builder`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The least severe level captured: `error` (default), `warn`, `info`, `debug`, `trace`.
+    pub level: CaptureLevel,
+    /// Errors per listing page (default 10).
+    pub page_size: usize,
+    /// Field names containing one of these are masked (case-insensitive, ignoring `-_.`).
+    pub masked_keys: Vec<String>,
+    /// What masked values are replaced with (default 13 asterisks).
+    pub mask_with: String,
+    /// Occurrences kept with full context per error (default 10).
+    pub samples_per_error: usize,
+    /// Longest text kept for one value, in bytes (default 16,384).
+    pub max_value_len: usize,
+    /// Most spans kept in a span trace (default 128).
+    pub max_span_depth: usize,
+    /// Most distinct errors held in memory between writes (default 65,536).
+    pub max_pending_errors: usize,
+    /// How often the worker writes while errors keep coming, in ms (default 50).
+    pub flush_interval_ms: u64,
+    /// How long shutdown waits for pending errors, in ms (default 5,000).
+    pub shutdown_timeout_ms: u64,
+    /// How long the panic hook waits for a panic to be stored, in ms (default 2,000).
+    pub panic_flush_timeout_ms: u64,
+    /// The `[store]` section.
+    pub store: StoreConfig,
+    /// The `[email]` section.
+    pub email: EmailConfig,
+    /// The `[http]` section.
+    pub http: HttpConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            level: CaptureLevel::Error,
+            page_size: 10,
+            masked_keys: DefaultMasking::DEFAULT_KEYS
+                .iter()
+                .map(|k| (*k).to_owned())
+                .collect(),
+            mask_with: DefaultMasking::DEFAULT_MASK.to_owned(),
+            samples_per_error: 10,
+            max_value_len: 16 * 1024,
+            max_span_depth: 128,
+            max_pending_errors: 65_536,
+            flush_interval_ms: 50,
+            shutdown_timeout_ms: 5_000,
+            panic_flush_timeout_ms: 2_000,
+            store: StoreConfig::default(),
+            email: EmailConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// How an environment value is turned into a TOML value.
+#[derive(Clone, Copy)]
+enum ValueKind {
+    Text,
+    Integer,
+    List,
+}
+
+/// Every key that can be set, with how its environment value reads. Kept next to [`Config`]
+/// so that a new field cannot be forgotten: a test checks both agree.
+const KEYS: &[(&str, ValueKind)] = &[
+    ("level", ValueKind::Text),
+    ("page_size", ValueKind::Integer),
+    ("masked_keys", ValueKind::List),
+    ("mask_with", ValueKind::Text),
+    ("samples_per_error", ValueKind::Integer),
+    ("max_value_len", ValueKind::Integer),
+    ("max_span_depth", ValueKind::Integer),
+    ("max_pending_errors", ValueKind::Integer),
+    ("flush_interval_ms", ValueKind::Integer),
+    ("shutdown_timeout_ms", ValueKind::Integer),
+    ("panic_flush_timeout_ms", ValueKind::Integer),
+    ("store.backend", ValueKind::Text),
+    ("store.path", ValueKind::Text),
+    ("store.durability", ValueKind::Text),
+    ("store.retention_days", ValueKind::Integer),
+    ("store.max_errors", ValueKind::Integer),
+    ("store.histogram_days", ValueKind::Integer),
+    ("email.from", ValueKind::Text),
+    ("email.to", ValueKind::List),
+    ("email.subject_prefix", ValueKind::Text),
+    ("http.capture_statuses", ValueKind::List),
+];
+
+/// The prefix of every environment variable.
+pub const ENV_PREFIX: &str = "ERROR_TRACKER_";
+
+/// The environment variable for a dotted key: `store.path` is `ERROR_TRACKER_STORE_PATH`.
+pub fn env_var_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase().replace('.', "_"))
+}
+
+impl Config {
+    /// Settings from TOML text alone (no environment).
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::from_sources(Some((text, "settings text".to_owned())), std::iter::empty())
+    }
+
+    /// Settings from a TOML file, then `ERROR_TRACKER_*` variables of this process.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// Like [`Config::load`], with the environment given explicitly (for tests and tools).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Some((text, path.display().to_string()))
+            }
+            None => None,
+        };
+        Self::from_sources(file.as_ref().map(|(t, o)| (t.as_str(), o.clone())), env)
+    }
+
+    fn from_sources(
+        file: Option<(&str, String)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let file_origin = file
+            .as_ref()
+            .map_or_else(|| "the defaults".to_owned(), |(_, o)| o.clone());
+        let mut table = match &file {
+            Some((text, origin)) => {
+                toml::from_str::<toml::Table>(text).map_err(|e| ConfigError::Parse {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        // Which keys the environment set, to say where a bad value came from.
+        let mut from_env: Vec<(&str, String)> = Vec::new();
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if rest == "CONFIG" {
+                // Names the settings file for tools that look for one; not a setting itself.
+                continue;
+            }
+            let Some((key, kind)) = KEYS.iter().find(|(key, _)| env_var_name(key) == name) else {
+                return Err(ConfigError::UnknownVariable { name });
+            };
+            set_dotted(&mut table, key, env_value(*kind, &value));
+            from_env.push((key, name));
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let path = e.path().to_string();
+                let origin = from_env
+                    .iter()
+                    .find(|(key, _)| path == *key || path.starts_with(&format!("{key}[")))
+                    .map_or(file_origin, |(_, name)| format!("the environment ({name})"));
+                let message = if path == "." {
+                    e.inner().to_string()
+                } else {
+                    format!("`{path}`: {}", e.inner())
+                };
+                ConfigError::Parse { origin, message }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("page_size", self.page_size as u64),
+            ("samples_per_error", self.samples_per_error as u64),
+            ("max_value_len", self.max_value_len as u64),
+            ("max_span_depth", self.max_span_depth as u64),
+            ("max_pending_errors", self.max_pending_errors as u64),
+            ("flush_interval_ms", self.flush_interval_ms),
+            ("store.retention_days", u64::from(self.store.retention_days)),
+            ("store.max_errors", self.store.max_errors),
+            ("store.histogram_days", u64::from(self.store.histogram_days)),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::Invalid {
+                key,
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        // A sender without recipients, or recipients without a sender, is a half-done setup.
+        if self.email.from.is_some() == self.email.to.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: if self.email.from.is_some() {
+                    "email.to"
+                } else {
+                    "email.from"
+                },
+                reason:
+                    "email notifications need both a sender (email.from) and recipients (email.to)"
+                        .to_owned(),
+            });
+        }
+        if let Some(bad) = self
+            .email
+            .from
+            .iter()
+            .chain(&self.email.to)
+            .find(|a| !a.contains('@'))
+        {
+            return Err(ConfigError::Invalid {
+                key: "email",
+                reason: format!("{bad:?} is not an email address"),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn env_value(kind: ValueKind, text: &str) -> toml::Value {
+    match kind {
+        ValueKind::Text => toml::Value::String(text.to_owned()),
+        // Left as text when it is not a number, so the error names the key.
+        ValueKind::Integer => text.trim().parse::<i64>().map_or_else(
+            |_| toml::Value::String(text.to_owned()),
+            toml::Value::Integer,
+        ),
+        ValueKind::List => toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| toml::Value::String(item.to_owned()))
+                .collect(),
+        ),
+    }
+}
+
+fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) {
+    match key.split_once('.') {
+        Some((section, rest)) => {
+            let entry = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(inner) = entry {
+                set_dotted(inner, rest, value);
+            }
+        }
+        None => {
+            table.insert(key.to_owned(), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_config_key_has_an_environment_variable() {
+        let value = toml::Value::try_from(Config::default()).unwrap();
+        let mut keys = Vec::new();
+        for (name, value) in value.as_table().unwrap() {
+            match value.as_table() {
+                Some(section) => keys.extend(section.keys().map(|k| format!("{name}.{k}"))),
+                None => keys.push(name.clone()),
+            }
+        }
+        // `email.from` is absent from the default (None) and listed by hand.
+        keys.push("email.from".to_owned());
+        keys.sort();
+        let mut known: Vec<String> = KEYS.iter().map(|(k, _)| (*k).to_owned()).collect();
+        known.sort();
+        assert_eq!(keys, known);
+    }
+}
