@@ -14,7 +14,9 @@ use tracing::Dispatch;
 
 use crate::layer::Hooks;
 use crate::occurrence::Level;
-use crate::record::{BoundedWriter, RawLocation, RawOccurrence, error_chain, error_kind};
+use crate::record::{
+    BoundedWriter, RawLocation, RawOccurrence, error_chain, error_kind, type_kind,
+};
 use crate::shared::enter_tracker;
 
 /// Runs `f` with the current dispatcher's tracker, guarded against re-entrance and panics.
@@ -61,11 +63,7 @@ fn capture_chain(
 /// recorded as the location.
 #[track_caller]
 pub fn capture_error<E: Error + 'static>(error: &E) -> bool {
-    capture_chain(
-        error,
-        std::any::type_name::<E>().to_owned(),
-        Location::caller(),
-    )
+    capture_chain(error, type_kind::<E>(), Location::caller())
 }
 
 /// Captures an error behind a trait object (`Box<dyn Error>`, `anyhow::Error::as_ref()`);
@@ -126,11 +124,7 @@ impl<T, E: Error + 'static> TrackResult<T> for Result<T, E> {
     #[track_caller]
     fn track(self) -> Self {
         if let Err(error) = &self {
-            capture_chain(
-                error,
-                std::any::type_name::<E>().to_owned(),
-                Location::caller(),
-            );
+            capture_chain(error, type_kind::<E>(), Location::caller());
         }
         self
     }
@@ -140,11 +134,7 @@ impl<T, E: Error + 'static> TrackResult<T> for Result<T, E> {
         match self {
             Ok(value) => Some(value),
             Err(error) => {
-                capture_chain(
-                    &error,
-                    std::any::type_name::<E>().to_owned(),
-                    Location::caller(),
-                );
+                capture_chain(&error, type_kind::<E>(), Location::caller());
                 None
             }
         }

@@ -26,7 +26,7 @@
 //! assert!(tracker.flush(Duration::from_secs(2)));
 //! let page = tracker.errors(1)?;
 //! assert_eq!(page.total, 2);
-//! let payment = page.items.iter().find(|e| e.kind == "std::io::error::Error").unwrap();
+//! let payment = page.items.iter().find(|e| e.kind == "std::io::Error").unwrap();
 //! assert_eq!(payment.count, 2); // "payment 17" and "payment 18" are one error
 //! let group = tracker.error(&payment.fingerprint)?.unwrap();
 //! assert_eq!(group.samples[0].fields["password"], "*************");

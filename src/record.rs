@@ -5,6 +5,7 @@
 //! no JSON, no masking, no hashing beyond the grouping key. The expensive work happens in
 //! [`RawOccurrence::into_occurrence`], on the worker.
 
+use std::any::TypeId;
 use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
@@ -19,7 +20,7 @@ use tracing::field::{Field, Visit};
 use uuid::Uuid;
 
 use crate::occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecord, ThreadInfo};
-use crate::scope::Scope;
+use crate::scope::{SCOPE_TARGET, Scope};
 
 /// Marker appended to a value cut at the length limit.
 pub(crate) const TRUNCATION_MARKER: &str = "…[truncated]";
@@ -37,6 +38,18 @@ pub(crate) enum RawValue {
 }
 
 impl RawValue {
+    fn into_text(self) -> String {
+        match self {
+            RawValue::Bool(b) => b.to_string(),
+            RawValue::I64(n) => n.to_string(),
+            RawValue::U64(n) => n.to_string(),
+            RawValue::I128(n) => n.to_string(),
+            RawValue::U128(n) => n.to_string(),
+            RawValue::F64(f) => f.to_string(),
+            RawValue::Str(s) => s,
+        }
+    }
+
     fn into_json(self) -> Value {
         match self {
             RawValue::Bool(b) => Value::Bool(b),
@@ -193,6 +206,10 @@ impl RawOccurrence {
                     user.clone_from(&scope.user);
                 }
             }
+            if span.metadata.target() == SCOPE_TARGET {
+                // A scope span only carries the scope; it is no place in the code.
+                continue;
+            }
             spans.push(SpanRecord {
                 name: span.metadata.name().to_owned(),
                 target: span.metadata.target().to_owned(),
@@ -333,30 +350,59 @@ pub(crate) fn bounded_copy(s: &str, limit: usize) -> (String, bool) {
     (out, true)
 }
 
+/// Calls `$found!(ty, "ty")` for each well-known standard-library error type, so that
+/// `capture_error` (which knows the type) and `error = &e as &dyn Error` (which can only
+/// downcast) name them alike, by their public path rather than `type_name`'s private one.
+macro_rules! std_error_types {
+    ($found:ident) => {
+        $found!(
+            std::io::Error,
+            std::fmt::Error,
+            std::num::ParseIntError,
+            std::num::ParseFloatError,
+            std::num::TryFromIntError,
+            std::str::Utf8Error,
+            std::string::FromUtf8Error,
+            std::str::ParseBoolError,
+            std::char::ParseCharError,
+            std::net::AddrParseError,
+            std::time::SystemTimeError,
+            std::env::VarError,
+            std::array::TryFromSliceError,
+        )
+    };
+}
+
+/// The kind of an error whose type is known: the public path of a well-known standard type,
+/// else the type's own name without its module path or generics (`DbError`), which is what
+/// a derived `Debug` of a `&dyn Error` shows too.
+pub(crate) fn type_kind<E: ?Sized + 'static>() -> String {
+    let id = TypeId::of::<E>();
+    macro_rules! known {
+        ($($ty:ty),* $(,)?) => {
+            $(if id == TypeId::of::<$ty>() { return stringify!($ty).replace(' ', ""); })*
+        };
+    }
+    std_error_types!(known);
+    short_type_name(std::any::type_name::<E>()).to_owned()
+}
+
+/// `my_crate::errors::DbError<T>` -> `DbError`.
+fn short_type_name(full: &str) -> &str {
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
 /// The best name for an error's type that a `&dyn Error` allows: well-known standard
 /// library types by downcasting, else the leading identifier of its `Debug` text (the
 /// struct or enum variant name, as most derived `Debug` impls print it).
 pub(crate) fn error_kind(error: &(dyn Error + 'static)) -> String {
     macro_rules! known {
         ($($ty:ty),* $(,)?) => {
-            $(if error.is::<$ty>() { return std::any::type_name::<$ty>().to_owned(); })*
+            $(if error.is::<$ty>() { return stringify!($ty).replace(' ', ""); })*
         };
     }
-    known!(
-        std::io::Error,
-        std::fmt::Error,
-        std::num::ParseIntError,
-        std::num::ParseFloatError,
-        std::num::TryFromIntError,
-        std::str::Utf8Error,
-        std::string::FromUtf8Error,
-        std::str::ParseBoolError,
-        std::char::ParseCharError,
-        std::net::AddrParseError,
-        std::time::SystemTimeError,
-        std::env::VarError,
-        std::array::TryFromSliceError,
-    );
+    std_error_types!(known);
     let mut debug = String::new();
     BoundedWriter::write_bounded(&mut debug, 256, format_args!("{error:?}"));
     let name: String = debug
@@ -440,6 +486,13 @@ impl<'a> FieldRecorder<'a> {
 
     fn push(&mut self, field: &Field, value: RawValue) {
         let name = field.name();
+        if let Some(parts) = &mut self.event
+            && name == "fingerprint"
+        {
+            // A grouping key may be any value: `fingerprint = 42` groups like `"42"`.
+            parts.custom_fingerprint = Some(value.into_text());
+            return;
+        }
         // `Span::record` on a field already set replaces it rather than adding a second one.
         match self.fields.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
@@ -543,7 +596,10 @@ mod tests {
     #[test]
     fn error_kind_names_std_types_and_falls_back_to_debug() {
         let io = std::io::Error::other("boom");
-        assert_eq!(error_kind(&io), std::any::type_name::<std::io::Error>());
+        assert_eq!(error_kind(&io), "std::io::Error");
+        assert_eq!(type_kind::<std::io::Error>(), "std::io::Error");
+        assert_eq!(type_kind::<Custom>(), "Custom");
+        assert_eq!(short_type_name("a::b::Wrapper<c::D>"), "Wrapper");
         #[derive(Debug)]
         struct Custom;
         impl fmt::Display for Custom {

@@ -14,6 +14,9 @@ use tracing::span::EnteredSpan;
 use crate::layer::Hooks;
 use crate::occurrence::FieldMap;
 
+/// The target of scope spans; they are left out of span traces.
+pub(crate) const SCOPE_TARGET: &str = "error_tracker::scope";
+
 /// Context set with [`configure_scope`]; attached to every error raised inside it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scope {
@@ -90,7 +93,7 @@ pub fn configure_span_scope(span: &Span, f: impl FnOnce(&mut Scope)) -> bool {
 /// `fut.instrument(scope_span(|s| ...))`.
 pub fn scope_span(f: impl FnOnce(&mut Scope)) -> Span {
     // ERROR level: enabled wherever the errors it gives context to are.
-    let span = tracing::error_span!(target: "error_tracker::scope", "scope");
+    let span = tracing::error_span!(target: SCOPE_TARGET, "scope");
     configure_span_scope(&span, f);
     span
 }

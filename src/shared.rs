@@ -41,6 +41,8 @@ pub(crate) struct Counters {
     pub store_failures: AtomicU64,
     pub hook_panics: AtomicU64,
     pub internal_panics: AtomicU64,
+    /// Samples let go by the worker (the buffer counts its own).
+    pub dropped_samples: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -56,6 +58,10 @@ pub(crate) struct Shared {
     pub progress: Mutex<Progress>,
     pub progress_changed: Condvar,
     pub stopping: AtomicBool,
+    /// Set by [`Shared::flush`]: the worker writes at once, whatever its back-off says.
+    pub flush_requested: AtomicBool,
+    /// Set once the panic hook is installed, so that a second call does not chain it twice.
+    pub panic_hook_installed: AtomicBool,
 }
 
 impl Shared {

@@ -234,6 +234,8 @@ impl Builder {
             }),
             progress_changed: Condvar::new(),
             stopping: Default::default(),
+            flush_requested: Default::default(),
+            panic_hook_installed: Default::default(),
             settings: self.settings,
         });
         let worker = worker::spawn(shared.clone()).map_err(BuildError::Worker)?;
@@ -256,7 +258,8 @@ pub struct TrackerStats {
     /// Occurrences lost: refused by a full buffer, captured after shutdown, or never
     /// written because the store kept failing until shutdown.
     pub lost: u64,
-    /// Occurrences counted but not kept as samples (only the newest are kept).
+    /// Occurrences counted but let go before reaching the store as samples (each error
+    /// keeps only its newest samples; the store may let go of older ones too).
     pub dropped_samples: u64,
     /// Failed attempts to write to the store (each is retried).
     pub store_failures: u64,
@@ -332,7 +335,16 @@ impl ErrorTracker {
 
     /// Captures panics from now on (chained in front of the current panic hook); each is
     /// stored before the hook returns, waiting at most the panic flush timeout.
+    /// Calling it again does nothing.
     pub fn install_panic_hook(&self) {
+        if self
+            .inner
+            .shared
+            .panic_hook_installed
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         panic::install(self.inner.shared.clone());
     }
 
@@ -375,7 +387,8 @@ impl ErrorTracker {
             captured: shared.buffer.accepted(),
             stored: counters.stored.load(Ordering::Relaxed),
             lost: shared.buffer.lost(),
-            dropped_samples: shared.buffer.dropped_samples(),
+            dropped_samples: shared.buffer.dropped_samples()
+                + counters.dropped_samples.load(Ordering::Relaxed),
             store_failures: counters.store_failures.load(Ordering::Relaxed),
             last_store_error: shared.last_store_error.lock().clone(),
             hook_panics: counters.hook_panics.load(Ordering::Relaxed),

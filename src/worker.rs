@@ -113,14 +113,11 @@ impl Worker {
         }
         // A flush or the last cycle tries at once; otherwise a failing store is left alone
         // for a while, so that it is not hammered.
-        if Instant::now() < self.next_attempt && !final_cycle && !self.flush_waiting() {
+        let flush_requested = self.shared.flush_requested.swap(false, Ordering::SeqCst);
+        if Instant::now() < self.next_attempt && !final_cycle && !flush_requested {
             return;
         }
         self.write();
-    }
-
-    fn flush_waiting(&self) -> bool {
-        self.shared.progress.lock().processed < self.shared.buffer.accepted()
     }
 
     fn write(&mut self) {
@@ -179,8 +176,12 @@ impl Worker {
                 into.count += update.count;
                 into.first_seen = into.first_seen.min(update.first_seen);
                 into.last_seen = into.last_seen.max(update.last_seen);
-                into.dropped_samples += update.dropped_samples
-                    + merge_samples(&mut into.samples, update.samples, into.keep_samples);
+                let excess = merge_samples(&mut into.samples, update.samples, into.keep_samples);
+                self.shared
+                    .counters
+                    .dropped_samples
+                    .fetch_add(excess, Ordering::Relaxed);
+                into.dropped_samples += update.dropped_samples + excess;
             }
             Entry::Vacant(entry) if pending_len < limit => {
                 entry.insert(update);
@@ -215,6 +216,10 @@ impl Worker {
             }
         }
         samples.reverse();
+        self.shared
+            .counters
+            .dropped_samples
+            .fetch_add(dropped_samples - group.dropped_samples, Ordering::Relaxed);
         GroupUpdate {
             fingerprint,
             grouping_version: GROUPING_VERSION,

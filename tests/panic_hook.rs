@@ -15,6 +15,7 @@ fn a_panic_is_captured_with_context_and_the_previous_hook_still_runs() {
 
     let (tracker, dispatch) = setup(ErrorTracker::builder());
     tracker.install_panic_hook();
+    tracker.install_panic_hook(); // a second call must not capture every panic twice
     let joined = std::thread::Builder::new()
         .name("checkout-worker".into())
         .spawn(move || {
@@ -32,6 +33,7 @@ fn a_panic_is_captured_with_context_and_the_previous_hook_still_runs() {
     let groups = all_groups(&tracker);
     let group = single(&groups);
     assert_eq!(group.summary.kind, "panic");
+    assert_eq!(group.summary.count, 1);
     assert_eq!(group.summary.location.file.as_deref(), Some(file!()));
     let sample = &group.samples[0];
     assert!(
