@@ -6,6 +6,8 @@
 //! nothing and return `false`.
 
 use std::borrow::Cow;
+
+use compact_str::CompactString;
 use std::error::Error;
 use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
@@ -35,7 +37,7 @@ fn with_tracker(f: impl FnOnce(&Dispatch, &Hooks) -> bool) -> bool {
 
 fn capture_chain(
     error: &(dyn Error + 'static),
-    kind: String,
+    kind: Cow<'static, str>,
     caller: &'static Location<'static>,
 ) -> bool {
     with_tracker(|dispatch, hooks| {
@@ -46,7 +48,7 @@ fn capture_chain(
             .unwrap_or_default();
         let mut raw = RawOccurrence::new(
             Level::Error,
-            Cow::Owned(kind),
+            kind,
             message,
             RawLocation::from_caller(caller),
         );
@@ -78,7 +80,7 @@ pub fn capture_dyn_error(error: &(dyn Error + 'static)) -> bool {
 pub fn capture_message(message: impl Display) -> bool {
     let caller = Location::caller();
     with_tracker(|dispatch, hooks| {
-        let mut text = String::new();
+        let mut text = CompactString::default();
         let truncated = BoundedWriter::write_bounded(
             &mut text,
             hooks.shared.settings.max_value_len,

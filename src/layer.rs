@@ -108,12 +108,12 @@ where
         let kind = parts
             .chain
             .first()
-            .map_or(Cow::Borrowed("event"), |link| Cow::Owned(link.kind.clone()));
+            .map_or(Cow::Borrowed("event"), |link| link.kind.clone());
         // `#[instrument(err)]` events carry only the error: its text is the message.
         let message = parts
             .message
             .or_else(|| parts.chain.first().map(|link| link.message.clone()))
-            .unwrap_or_else(|| metadata.name().to_owned());
+            .unwrap_or_else(|| metadata.name().into());
         let mut raw = RawOccurrence::new(
             Level::from(*metadata.level()),
             kind,

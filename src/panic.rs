@@ -1,6 +1,8 @@
 //! The opt-in panic hook: a panic becomes an occurrence, stored before the process can die.
 
 use std::borrow::Cow;
+
+use compact_str::CompactString;
 use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
         .location()
         .map(RawLocation::from_panic)
         .unwrap_or_default();
-    let mut message = String::new();
+    let mut message = CompactString::default();
     let truncated = BoundedWriter::write_bounded(
         &mut message,
         shared.settings.max_value_len,

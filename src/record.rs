@@ -12,6 +12,7 @@ use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde_json::{Number, Value};
 use smallvec::SmallVec;
 use time::OffsetDateTime;
@@ -34,7 +35,8 @@ pub(crate) enum RawValue {
     I128(i128),
     U128(u128),
     F64(f64),
-    Str(String),
+    /// Inline up to 24 bytes: most field values cost no allocation to record or to copy.
+    Str(CompactString),
 }
 
 impl RawValue {
@@ -46,7 +48,7 @@ impl RawValue {
             RawValue::I128(n) => n.to_string(),
             RawValue::U128(n) => n.to_string(),
             RawValue::F64(f) => f.to_string(),
-            RawValue::Str(s) => s,
+            RawValue::Str(s) => s.into_string(),
         }
     }
 
@@ -61,7 +63,7 @@ impl RawValue {
             RawValue::F64(f) => Number::from_f64(f)
                 .map(Value::Number)
                 .unwrap_or_else(|| Value::String(f.to_string())),
-            RawValue::Str(s) => Value::String(s),
+            RawValue::Str(s) => Value::String(s.into_string()),
         }
     }
 }
@@ -118,20 +120,37 @@ impl RawLocation {
     }
 }
 
+/// One link of an error chain as recorded on the caller thread: a static kind where the
+/// type is known, inline text where it is short.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RawLink {
+    pub kind: Cow<'static, str>,
+    pub message: CompactString,
+}
+
+impl RawLink {
+    pub(crate) fn into_link(self) -> ErrorLink {
+        ErrorLink {
+            kind: self.kind.into_owned(),
+            message: self.message.into_string(),
+        }
+    }
+}
+
 /// One captured error as built on the caller thread: unmasked, never stored as is.
 #[derive(Debug)]
 pub(crate) struct RawOccurrence {
     pub time: OffsetDateTime,
     pub level: Level,
     pub kind: Cow<'static, str>,
-    pub message: String,
+    pub message: CompactString,
     pub location: RawLocation,
     pub fields: RawFields,
     /// Innermost span first (the order the registry walks them in).
     pub spans: Vec<RawSpan>,
     pub spans_omitted: usize,
-    pub chain: Vec<ErrorLink>,
-    pub custom_fingerprint: Option<String>,
+    pub chain: Vec<RawLink>,
+    pub custom_fingerprint: Option<CompactString>,
     pub thread: std::thread::Thread,
     pub truncated: bool,
 }
@@ -141,7 +160,7 @@ impl RawOccurrence {
     pub(crate) fn new(
         level: Level,
         kind: Cow<'static, str>,
-        message: String,
+        message: CompactString,
         location: RawLocation,
     ) -> Self {
         RawOccurrence {
@@ -241,7 +260,7 @@ impl RawOccurrence {
             time: self.time,
             level: self.level,
             kind: self.kind.into_owned(),
-            message: self.message,
+            message: self.message.into_string(),
             location: Location {
                 target: self.location.target.into_owned(),
                 module: self.location.module.map(str::to_owned),
@@ -251,11 +270,11 @@ impl RawOccurrence {
             fields,
             spans,
             spans_omitted: self.spans_omitted,
-            error_chain: self.chain,
+            error_chain: self.chain.into_iter().map(RawLink::into_link).collect(),
             extras,
             tags,
             user,
-            custom_fingerprint: self.custom_fingerprint,
+            custom_fingerprint: self.custom_fingerprint.map(CompactString::into_string),
             thread: ThreadInfo {
                 name: self.thread.name().map(str::to_owned),
                 id: format!("{:?}", self.thread.id()),
@@ -294,13 +313,13 @@ fn json_fields(raw: RawFields) -> FieldMap {
 /// A `fmt::Write` sink that keeps at most `limit` bytes (cut on a character boundary) and
 /// notes whether anything was left out, so a 10 MB `Debug` output never sits in memory.
 pub(crate) struct BoundedWriter<'a> {
-    out: &'a mut String,
+    out: &'a mut CompactString,
     limit: usize,
     pub truncated: bool,
 }
 
 impl<'a> BoundedWriter<'a> {
-    pub(crate) fn new(out: &'a mut String, limit: usize) -> Self {
+    pub(crate) fn new(out: &'a mut CompactString, limit: usize) -> Self {
         BoundedWriter {
             out,
             limit,
@@ -310,7 +329,7 @@ impl<'a> BoundedWriter<'a> {
 
     /// Writes `args`, then the truncation marker if anything was cut.
     pub(crate) fn write_bounded(
-        out: &'a mut String,
+        out: &'a mut CompactString,
         limit: usize,
         args: fmt::Arguments<'_>,
     ) -> bool {
@@ -340,11 +359,11 @@ impl fmt::Write for BoundedWriter<'_> {
 }
 
 /// Copies `s` into a new string of at most `limit` bytes; the flag says whether it was cut.
-pub(crate) fn bounded_copy(s: &str, limit: usize) -> (String, bool) {
+pub(crate) fn bounded_copy(s: &str, limit: usize) -> (CompactString, bool) {
     if s.len() <= limit {
-        return (s.to_owned(), false);
+        return (CompactString::new(s), false);
     }
-    let mut out = String::with_capacity(limit + TRUNCATION_MARKER.len());
+    let mut out = CompactString::with_capacity(limit + TRUNCATION_MARKER.len());
     out.push_str(&s[..s.floor_char_boundary(limit)]);
     out.push_str(TRUNCATION_MARKER);
     (out, true)
@@ -356,19 +375,19 @@ pub(crate) fn bounded_copy(s: &str, limit: usize) -> (String, bool) {
 macro_rules! std_error_types {
     ($found:ident) => {
         $found!(
-            std::io::Error,
-            std::fmt::Error,
-            std::num::ParseIntError,
-            std::num::ParseFloatError,
-            std::num::TryFromIntError,
-            std::str::Utf8Error,
-            std::string::FromUtf8Error,
-            std::str::ParseBoolError,
-            std::char::ParseCharError,
-            std::net::AddrParseError,
-            std::time::SystemTimeError,
-            std::env::VarError,
-            std::array::TryFromSliceError,
+            std::io::Error => "std::io::Error",
+            std::fmt::Error => "std::fmt::Error",
+            std::num::ParseIntError => "std::num::ParseIntError",
+            std::num::ParseFloatError => "std::num::ParseFloatError",
+            std::num::TryFromIntError => "std::num::TryFromIntError",
+            std::str::Utf8Error => "std::str::Utf8Error",
+            std::string::FromUtf8Error => "std::string::FromUtf8Error",
+            std::str::ParseBoolError => "std::str::ParseBoolError",
+            std::char::ParseCharError => "std::char::ParseCharError",
+            std::net::AddrParseError => "std::net::AddrParseError",
+            std::time::SystemTimeError => "std::time::SystemTimeError",
+            std::env::VarError => "std::env::VarError",
+            std::array::TryFromSliceError => "std::array::TryFromSliceError",
         )
     };
 }
@@ -376,19 +395,19 @@ macro_rules! std_error_types {
 /// The kind of an error whose type is known: the public path of a well-known standard type,
 /// else the type's own name without its module path or generics (`DbError`), which is what
 /// a derived `Debug` of a `&dyn Error` shows too.
-pub(crate) fn type_kind<E: ?Sized + 'static>() -> String {
+pub(crate) fn type_kind<E: ?Sized + 'static>() -> Cow<'static, str> {
     let id = TypeId::of::<E>();
     macro_rules! known {
-        ($($ty:ty),* $(,)?) => {
-            $(if id == TypeId::of::<$ty>() { return stringify!($ty).replace(' ', ""); })*
+        ($($ty:ty => $name:literal),* $(,)?) => {
+            $(if id == TypeId::of::<$ty>() { return Cow::Borrowed($name); })*
         };
     }
     std_error_types!(known);
-    short_type_name(std::any::type_name::<E>()).to_owned()
+    Cow::Borrowed(short_type_name(std::any::type_name::<E>()))
 }
 
 /// `my_crate::errors::DbError<T>` -> `DbError`.
-fn short_type_name(full: &str) -> &str {
+fn short_type_name(full: &'static str) -> &'static str {
     let base = full.split('<').next().unwrap_or(full);
     base.rsplit("::").next().unwrap_or(base)
 }
@@ -396,32 +415,32 @@ fn short_type_name(full: &str) -> &str {
 /// The best name for an error's type that a `&dyn Error` allows: well-known standard
 /// library types by downcasting, else the leading identifier of its `Debug` text (the
 /// struct or enum variant name, as most derived `Debug` impls print it).
-pub(crate) fn error_kind(error: &(dyn Error + 'static)) -> String {
+pub(crate) fn error_kind(error: &(dyn Error + 'static)) -> Cow<'static, str> {
     macro_rules! known {
-        ($($ty:ty),* $(,)?) => {
-            $(if error.is::<$ty>() { return stringify!($ty).replace(' ', ""); })*
+        ($($ty:ty => $name:literal),* $(,)?) => {
+            $(if error.is::<$ty>() { return Cow::Borrowed($name); })*
         };
     }
     std_error_types!(known);
-    let mut debug = String::new();
+    let mut debug = CompactString::default();
     BoundedWriter::write_bounded(&mut debug, 256, format_args!("{error:?}"));
     let name: String = debug
         .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
         .collect();
     if name.is_empty() {
-        "error".to_owned()
+        Cow::Borrowed("error")
     } else {
-        name
+        Cow::Owned(name)
     }
 }
 
 /// The error and its `source()` chain, outermost first, bounded in depth and text length.
 pub(crate) fn error_chain(
     error: &(dyn Error + 'static),
-    first_kind: String,
+    first_kind: Cow<'static, str>,
     limit: usize,
-) -> (Vec<ErrorLink>, bool) {
+) -> (Vec<RawLink>, bool) {
     const MAX_DEPTH: usize = 32;
     let mut truncated = false;
     let mut chain = Vec::new();
@@ -432,9 +451,9 @@ pub(crate) fn error_chain(
             truncated = true;
             break;
         }
-        let mut message = String::new();
+        let mut message = CompactString::default();
         truncated |= BoundedWriter::write_bounded(&mut message, limit, format_args!("{err}"));
-        chain.push(ErrorLink {
+        chain.push(RawLink {
             kind: kind.take().unwrap_or_else(|| error_kind(err)),
             message,
         });
@@ -460,9 +479,9 @@ pub(crate) struct FieldRecorder<'a> {
 /// The parts of an event that are not plain fields.
 #[derive(Default)]
 pub(crate) struct EventParts {
-    pub message: Option<String>,
-    pub chain: Vec<ErrorLink>,
-    pub custom_fingerprint: Option<String>,
+    pub message: Option<CompactString>,
+    pub chain: Vec<RawLink>,
+    pub custom_fingerprint: Option<CompactString>,
 }
 
 impl<'a> FieldRecorder<'a> {
@@ -490,7 +509,7 @@ impl<'a> FieldRecorder<'a> {
             && name == "fingerprint"
         {
             // A grouping key may be any value: `fingerprint = 42` groups like `"42"`.
-            parts.custom_fingerprint = Some(value.into_text());
+            parts.custom_fingerprint = Some(value.into_text().into());
             return;
         }
         // `Span::record` on a field already set replaces it rather than adding a second one.
@@ -500,14 +519,14 @@ impl<'a> FieldRecorder<'a> {
         }
     }
 
-    fn text(&mut self, field: &Field, text: String) {
+    fn text(&mut self, field: &Field, text: CompactString) {
         if let Some(parts) = &mut self.event {
             match field.name() {
                 "message" => return parts.message = Some(text),
                 "fingerprint" => return parts.custom_fingerprint = Some(text),
                 name if is_error_field(name) && parts.chain.is_empty() => {
-                    parts.chain.push(ErrorLink {
-                        kind: "error".to_owned(),
+                    parts.chain.push(RawLink {
+                        kind: Cow::Borrowed("error"),
                         message: text,
                     });
                     return;
@@ -558,7 +577,7 @@ impl Visit for FieldRecorder<'_> {
                 self.truncated |= cut;
             }
             _ => {
-                let mut text = String::new();
+                let mut text = CompactString::default();
                 self.truncated |=
                     BoundedWriter::write_bounded(&mut text, self.limit, format_args!("{value}"));
                 self.push(field, RawValue::Str(text));
@@ -567,7 +586,7 @@ impl Visit for FieldRecorder<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut text = String::new();
+        let mut text = CompactString::default();
         self.truncated |=
             BoundedWriter::write_bounded(&mut text, self.limit, format_args!("{value:?}"));
         self.text(field, text);
@@ -580,11 +599,11 @@ mod tests {
 
     #[test]
     fn bounded_writer_cuts_on_char_boundary_and_marks() {
-        let mut out = String::new();
+        let mut out = CompactString::default();
         let cut = BoundedWriter::write_bounded(&mut out, 5, format_args!("{}", "ééééé"));
         assert!(cut);
         assert_eq!(out, format!("éé{TRUNCATION_MARKER}"));
-        let mut short = String::new();
+        let mut short = CompactString::default();
         assert!(!BoundedWriter::write_bounded(
             &mut short,
             5,

@@ -235,15 +235,15 @@ impl Worker {
     /// The fingerprint of a raw occurrence, from a masked copy of only the parts it is made
     /// of: cheap, and equal to the fingerprint of the fully masked occurrence.
     fn fingerprint(&self, raw: &RawOccurrence) -> String {
-        let mut parts = Occurrence::new(raw.kind.clone(), raw.message.clone());
+        let mut parts = Occurrence::new(raw.kind.clone(), raw.message.as_str());
         parts.location.target = raw.location.target.clone().into_owned();
         parts.location.module = raw.location.module.map(str::to_owned);
-        parts.custom_fingerprint.clone_from(&raw.custom_fingerprint);
+        parts.custom_fingerprint = raw.custom_fingerprint.as_deref().map(str::to_owned);
         parts.error_chain = raw
             .chain
             .iter()
             .map(|link| ErrorLink {
-                kind: link.kind.clone(),
+                kind: link.kind.clone().into_owned(),
                 message: String::new(),
             })
             .collect();
