@@ -12,7 +12,7 @@
 //! use std::time::Duration;
 //! use tracing_subscriber::prelude::*;
 //!
-//! let tracker = error_tracker::ErrorTracker::builder().build()?;
+//! let tracker = error_tracker::ErrorTracker::builder().in_memory().build()?;
 //! let subscriber = tracing_subscriber::registry().with(tracker.layer());
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let _scope = error_tracker::configure_scope(|s| {

@@ -120,6 +120,11 @@ impl Builder {
         self
     }
 
+    /// Keeps errors in memory only ([`MemoryStore`]): for tests and short-lived tools.
+    pub fn in_memory(self) -> Self {
+        self.store(MemoryStore::new())
+    }
+
     /// Like [`Builder::store`], for a store the caller keeps a handle to.
     pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);

@@ -35,7 +35,7 @@ fn db_error() -> DbError {
 
 #[test]
 fn no_error_stores_nothing() {
-    let (tracker, groups) = run(ErrorTracker::builder(), || {
+    let (tracker, groups) = run(common::builder(), || {
         info!("all good");
         warn!(user_id = 3, "slow");
         let _span = info_span!("request", id = 1).entered();
@@ -46,7 +46,7 @@ fn no_error_stores_nothing() {
 
 #[test]
 fn one_error_is_one_group_with_count_one() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         error!(order = 42, "payment failed");
     });
     let group = single(&groups);
@@ -66,7 +66,7 @@ fn one_error_is_one_group_with_count_one() {
 
 #[test]
 fn the_same_error_again_counts_two_and_keeps_the_first() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         for attempt in 1..=2 {
             error!(attempt, "payment failed");
             std::thread::sleep(Duration::from_millis(5));
@@ -85,7 +85,7 @@ fn the_same_error_again_counts_two_and_keeps_the_first() {
 
 #[test]
 fn repeat_after_a_flush_moves_last_seen_and_keeps_first_seen() {
-    let (tracker, dispatch) = setup(ErrorTracker::builder());
+    let (tracker, dispatch) = setup(common::builder());
     tracing::dispatcher::with_default(&dispatch, || error!(user = "a", "lookup failed"));
     let first = common::all_groups(&tracker);
     std::thread::sleep(Duration::from_millis(5));
@@ -100,7 +100,7 @@ fn repeat_after_a_flush_moves_last_seen_and_keeps_first_seen() {
 
 #[test]
 fn ids_in_messages_make_one_group() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         error!("user 17 not found");
         error!("user 23 not found");
         error!("user 9041 not found");
@@ -114,7 +114,7 @@ fn ids_in_messages_make_one_group() {
 
 #[test]
 fn different_errors_make_different_groups() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         error!("payment failed");
         error!("shipping failed");
         error!(error = &db_error() as &dyn Error, "payment failed");
@@ -125,7 +125,7 @@ fn different_errors_make_different_groups() {
 
 #[test]
 fn error_fields_give_the_chain_and_kind() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let err = db_error();
         error!(error = &err as &dyn Error, "query failed");
     });
@@ -140,7 +140,7 @@ fn error_fields_give_the_chain_and_kind() {
 
 #[test]
 fn display_and_debug_error_fields_give_one_link() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let err = db_error();
         error!(error = %err, "display");
         error!(err = ?err, "debug");
@@ -167,7 +167,7 @@ fn load_profile(user_id: u64) -> Result<(), DbError> {
 
 #[test]
 fn instrument_err_events_use_the_error_as_message() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let _ = load_profile(7);
     });
     let group = single(&groups);
@@ -179,7 +179,7 @@ fn instrument_err_events_use_the_error_as_message() {
 
 #[test]
 fn span_fields_root_to_leaf_including_fields_recorded_late() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let outer = info_span!("request", method = "GET", user_id = tracing::field::Empty);
         let _outer = outer.enter();
         outer.record("user_id", 99);
@@ -203,7 +203,7 @@ fn span_fields_root_to_leaf_including_fields_recorded_late() {
 
 #[test]
 fn scope_extras_apply_inside_the_scope_only() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         {
             let _scope = error_tracker::configure_scope(|s| {
                 s.set_extra("user_id", 1234);
@@ -239,7 +239,7 @@ fn scope_extras_apply_inside_the_scope_only() {
 fn scope_follows_an_instrumented_future_across_await() {
     use tracing::Instrument;
     use tracing::instrument::WithSubscriber;
-    let (tracker, dispatch) = setup(ErrorTracker::builder());
+    let (tracker, dispatch) = setup(common::builder());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
@@ -267,7 +267,7 @@ fn scope_follows_an_instrumented_future_across_await() {
 
 #[test]
 fn tags_and_fingerprint_fields_are_reserved() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         error!(
             fingerprint = "checkout-failures",
             tags.region = "eu",
@@ -288,7 +288,7 @@ fn tags_and_fingerprint_fields_are_reserved() {
 
 #[test]
 fn a_fingerprint_field_of_any_type_groups() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         error!(fingerprint = 42, "first text");
         error!(fingerprint = "42", "second text");
     });
@@ -304,7 +304,7 @@ fn a_fingerprint_field_of_any_type_groups() {
 
 #[test]
 fn scope_spans_carry_context_but_are_not_part_of_the_span_trace() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let _request = info_span!("request").entered();
         let _scope = error_tracker::configure_scope(|s| {
             s.set_extra("user_id", 1);
@@ -319,7 +319,7 @@ fn scope_spans_carry_context_but_are_not_part_of_the_span_trace() {
 
 #[test]
 fn the_capture_level_is_configurable() {
-    let (_tracker, groups) = run(ErrorTracker::builder().level(tracing::Level::WARN), || {
+    let (_tracker, groups) = run(common::builder().level(tracing::Level::WARN), || {
         warn!("disk almost full");
         info!("fine");
     });
@@ -328,7 +328,7 @@ fn the_capture_level_is_configurable() {
 
 #[test]
 fn capture_error_records_the_type_name_and_chain() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let _span = info_span!("job", name = "sync").entered();
         assert!(error_tracker::capture_error(&db_error()));
     });
@@ -342,7 +342,7 @@ fn capture_error_records_the_type_name_and_chain() {
 
 #[test]
 fn capture_dyn_error_and_capture_message() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let boxed: Box<dyn Error + Send + Sync> = Box::new(db_error());
         assert!(error_tracker::capture_dyn_error(boxed.as_ref()));
         assert!(error_tracker::capture_message("cache is cold"));
@@ -363,7 +363,7 @@ fn capture_without_a_tracker_is_a_no_op() {
 
 #[test]
 fn messages_from_different_files_or_call_sites_in_one_file() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         error_tracker::capture_message("same text");
         error_tracker::capture_message("same text");
     });
@@ -376,7 +376,7 @@ fn messages_from_different_files_or_call_sites_in_one_file() {
 
 #[test]
 fn track_re_raises_and_track_silent_swallows() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let raised: Result<(), DbError> = error_tracker::track(|| Err(db_error()));
         assert_eq!(raised.unwrap_err().to_string(), "database unreachable");
         let silent: Option<u32> = error_tracker::track_silent(|| Err::<u32, _>(db_error()));
@@ -392,7 +392,7 @@ fn track_re_raises_and_track_silent_swallows() {
 #[test]
 fn dropping_the_tracker_flushes() {
     let store = std::sync::Arc::new(error_tracker::MemoryStore::new());
-    let (tracker, dispatch) = setup(ErrorTracker::builder().shared_store(store.clone()));
+    let (tracker, dispatch) = setup(common::builder().shared_store(store.clone()));
     tracing::dispatcher::with_default(&dispatch, || error!("before shutdown"));
     drop(tracker);
     assert_eq!(store.len(), 1);

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{all_groups, setup, single};
-use error_tracker::ErrorTracker;
 
 #[test]
 fn eight_threads_times_ten_thousand_errors_count_exactly_eighty_thousand() {
-    let (tracker, dispatch) = setup(ErrorTracker::builder());
+    let (tracker, dispatch) = setup(common::builder());
     std::thread::scope(|scope| {
         for thread in 0..8 {
             let dispatch = dispatch.clone();
@@ -35,7 +34,7 @@ fn eight_threads_times_ten_thousand_errors_count_exactly_eighty_thousand() {
 
 #[test]
 fn messages_with_ids_from_several_threads_count_exactly() {
-    let (tracker, dispatch) = setup(ErrorTracker::builder());
+    let (tracker, dispatch) = setup(common::builder());
     std::thread::scope(|scope| {
         for thread in 0..4 {
             let dispatch = dispatch.clone();
@@ -65,7 +64,7 @@ fn distinct_errors_beyond_the_buffer_are_counted_as_lost_not_held() {
         gate: gate.clone(),
         inner: error_tracker::MemoryStore::new(),
     };
-    let (tracker, dispatch) = setup(ErrorTracker::builder().store(store).max_pending_errors(64));
+    let (tracker, dispatch) = setup(common::builder().store(store).max_pending_errors(64));
     let held = gate.lock();
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::error!("first");

@@ -5,7 +5,6 @@ mod common;
 use std::fmt;
 
 use common::{run, single};
-use error_tracker::ErrorTracker;
 use tracing::{error, info_span};
 
 const TRUNCATED: &str = "…[truncated]";
@@ -13,7 +12,7 @@ const TRUNCATED: &str = "…[truncated]";
 #[test]
 fn a_ten_megabyte_value_is_truncated_and_marked() {
     let huge = "x".repeat(10 * 1024 * 1024);
-    let builder = ErrorTracker::builder().max_value_len(1024);
+    let builder = common::builder().max_value_len(1024);
     let (_tracker, groups) = run(builder, || {
         let _span = info_span!("upload", body = huge.as_str()).entered();
         error!(payload = %huge, debug = ?huge, "{}", huge);
@@ -35,7 +34,7 @@ fn a_ten_megabyte_value_is_truncated_and_marked() {
 #[test]
 fn scope_extras_are_bounded_too() {
     let huge = "y".repeat(1024 * 1024);
-    let (_tracker, groups) = run(ErrorTracker::builder().max_value_len(100), || {
+    let (_tracker, groups) = run(common::builder().max_value_len(100), || {
         let _scope = error_tracker::configure_scope(|s| {
             s.set_extra("blob", &huge);
             s.set_extra("nested", serde_json::json!({"list": [huge.clone()]}));
@@ -50,7 +49,7 @@ fn scope_extras_are_bounded_too() {
 
 #[test]
 fn a_thousand_nested_spans_are_bounded() {
-    let (_tracker, groups) = run(ErrorTracker::builder().max_span_depth(64), || {
+    let (_tracker, groups) = run(common::builder().max_span_depth(64), || {
         fn nest(depth: usize) {
             if depth == 0 {
                 error!("deep failure");
@@ -85,7 +84,7 @@ fn a_thousand_nested_spans_are_bounded() {
 #[test]
 fn non_ascii_and_control_characters_survive() {
     let text = "ошибка \u{0}\u{1b}[31m 🔥 \r\n\t 错误 \u{202e}";
-    let (_tracker, groups) = run(ErrorTracker::builder().max_value_len(12), || {
+    let (_tracker, groups) = run(common::builder().max_value_len(12), || {
         error!(value = text, "{}", text);
     });
     let sample = &single(&groups).samples[0];
@@ -109,7 +108,7 @@ impl fmt::Debug for PanickingDebug {
 
 #[test]
 fn a_panicking_debug_impl_does_not_take_the_caller_down() {
-    let (tracker, groups) = run(ErrorTracker::builder(), || {
+    let (tracker, groups) = run(common::builder(), || {
         error!(value = ?PanickingDebug, "first");
         error!("second");
     });

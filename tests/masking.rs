@@ -10,7 +10,7 @@ const MASK: &str = "*************";
 
 #[test]
 fn default_masking_hides_sensitive_fields_spans_extras_and_values() {
-    let (_tracker, groups) = run(ErrorTracker::builder(), || {
+    let (_tracker, groups) = run(common::builder(), || {
         let _span = info_span!("login", session_id = "s-123", username = "ann").entered();
         let _scope = error_tracker::configure_scope(|s| {
             s.set_extra(
@@ -60,9 +60,7 @@ fn default_masking_hides_sensitive_fields_spans_extras_and_values() {
 
 #[test]
 fn custom_keys_and_mask() {
-    let builder = ErrorTracker::builder()
-        .masked_keys(["pin"])
-        .mask_with("[hidden]");
+    let builder = common::builder().masked_keys(["pin"]).mask_with("[hidden]");
     let (_tracker, groups) = run(builder, || {
         error!(pin = 1234, password = "kept", "failed");
     });
@@ -76,12 +74,9 @@ fn custom_keys_and_mask() {
 
 #[test]
 fn an_empty_key_list_turns_key_masking_off() {
-    let (_tracker, groups) = run(
-        ErrorTracker::builder().masked_keys(Vec::<String>::new()),
-        || {
-            error!(password = "visible", "failed");
-        },
-    );
+    let (_tracker, groups) = run(common::builder().masked_keys(Vec::<String>::new()), || {
+        error!(password = "visible", "failed");
+    });
     assert_eq!(single(&groups).samples[0].fields["password"], "visible");
 }
 
@@ -99,7 +94,7 @@ impl Masking for UpperCaseOnly {
 
 #[test]
 fn a_custom_masking_replaces_the_default() {
-    let (_tracker, groups) = run(ErrorTracker::builder().masking(UpperCaseOnly), || {
+    let (_tracker, groups) = run(common::builder().masking(UpperCaseOnly), || {
         error!(PIN = 1, password = "kept by this rule", "failed");
     });
     let sample = &single(&groups).samples[0];
@@ -125,7 +120,7 @@ impl Masking for Panicking {
 
 #[test]
 fn a_panicking_masking_falls_back_to_the_default_and_is_counted() {
-    let (tracker, groups) = run(ErrorTracker::builder().masking(Panicking), || {
+    let (tracker, groups) = run(common::builder().masking(Panicking), || {
         error!(password = "hunter2", "failed");
     });
     let sample = &single(&groups).samples[0];

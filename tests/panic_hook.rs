@@ -3,7 +3,6 @@
 mod common;
 
 use common::{all_groups, setup, single};
-use error_tracker::ErrorTracker;
 
 #[test]
 fn a_panic_is_captured_with_context_and_the_previous_hook_still_runs() {
@@ -13,7 +12,7 @@ fn a_panic_is_captured_with_context_and_the_previous_hook_still_runs() {
         flag.store(true, std::sync::atomic::Ordering::SeqCst)
     }));
 
-    let (tracker, dispatch) = setup(ErrorTracker::builder());
+    let (tracker, dispatch) = setup(common::builder());
     tracker.install_panic_hook();
     tracker.install_panic_hook(); // a second call must not capture every panic twice
     let joined = std::thread::Builder::new()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::setup;
 use error_tracker::store::{GroupUpdate, RecordOutcome};
 use error_tracker::{
-    ErrorGroup, ErrorSummary, ErrorTracker, ListQuery, MemoryStore, Page, Status, Store, StoreError,
+    ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, Status, Store, StoreError,
 };
 
 /// Fails (or panics) on the first `failures` writes, then works.
@@ -57,7 +57,7 @@ fn flaky(failures: u32, panic: bool) -> Flaky {
 
 #[test]
 fn a_failing_store_is_retried_and_counts_stay_exact() {
-    let builder = ErrorTracker::builder()
+    let builder = common::builder()
         .store(flaky(3, false))
         .flush_interval(Duration::from_millis(5));
     let (tracker, dispatch) = setup(builder);
@@ -85,7 +85,7 @@ fn a_failing_store_is_retried_and_counts_stay_exact() {
 #[test]
 fn flush_reports_false_while_the_store_fails() {
     let (tracker, dispatch) = setup(
-        ErrorTracker::builder()
+        common::builder()
             .store(flaky(u32::MAX, false))
             .shutdown_timeout(Duration::from_millis(100)),
     );
@@ -101,7 +101,7 @@ fn flush_reports_false_while_the_store_fails() {
 
 #[test]
 fn a_panicking_store_is_contained_and_counted() {
-    let builder = ErrorTracker::builder()
+    let builder = common::builder()
         .store(flaky(1, true))
         .flush_interval(Duration::from_millis(5));
     let (tracker, dispatch) = setup(builder);
@@ -115,12 +115,12 @@ fn a_panicking_store_is_contained_and_counted() {
 
 #[test]
 fn invalid_settings_are_clear_errors() {
-    let err = ErrorTracker::builder().page_size(0).build().unwrap_err();
+    let err = common::builder().page_size(0).build().unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid setting `page_size`: must be at least 1"
     );
-    let err = ErrorTracker::builder()
+    let err = common::builder()
         .flush_interval(Duration::ZERO)
         .build()
         .unwrap_err();

@@ -7,6 +7,11 @@ use error_tracker::{Builder, ErrorGroup, ErrorTracker, ListQuery};
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
+/// A builder that keeps errors in memory, so that tests leave no file behind.
+pub fn builder() -> Builder {
+    ErrorTracker::builder().in_memory()
+}
+
 /// A tracker built from `builder` and a dispatcher with its layer, not installed globally,
 /// so that tests run in parallel without seeing each other's errors.
 pub fn setup(builder: Builder) -> (ErrorTracker, Dispatch) {
