@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use common::{run, setup, single};
-use error_tracker::{ErrorTracker, Status, TrackResult};
+use error_tracker::{Status, TrackResult};
 use tracing::{error, info, info_span, warn};
 
 #[derive(Debug)]

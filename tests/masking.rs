@@ -3,7 +3,7 @@
 mod common;
 
 use common::{run, single};
-use error_tracker::{ErrorTracker, Masking, Occurrence};
+use error_tracker::{Masking, Occurrence};
 use tracing::{error, info_span};
 
 const MASK: &str = "*************";
