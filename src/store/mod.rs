@@ -8,7 +8,7 @@
 
 mod memory;
 
-pub use memory::MemoryStore;
+pub use self::memory::MemoryStore;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -294,6 +294,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes every group last seen before `cutoff`; returns how many were deleted.
     fn purge(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// How many occurrences of a group were recorded in each hour from the hour containing
+    /// `since` on: (start of the hour, count), oldest first, hours without occurrences left
+    /// out. Each [`GroupUpdate`]'s count is attributed to the hour of its `last_seen`. Empty
+    /// for an unknown fingerprint.
+    fn hourly_counts(
+        &self,
+        fingerprint: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(OffsetDateTime, u64)>, StoreError>;
 }
 
 /// Merges `new` samples into `samples`, keeping the newest `limit`, oldest first; returns how
