@@ -103,6 +103,50 @@ fn a_restart_keeps_counts_statuses_samples_and_histogram() {
     );
 }
 
+#[test]
+fn a_batch_recorded_twice_counts_twice_but_keeps_one_copy_of_each_sample() {
+    let (_dir, path) = temp_file();
+    let store = RedbStore::open(&path).unwrap();
+    let batch = [update("a", "x", 2, 10)];
+    store.record(&batch).unwrap();
+    store.record(&batch).unwrap();
+    let group = store.get("a").unwrap().unwrap();
+    assert_eq!(group.summary.count, 4);
+    assert_eq!(group.samples.len(), 1);
+    assert_eq!(group.samples[0], batch[0].samples[0]);
+    // Each update says one of its two occurrences was not kept.
+    assert_eq!(group.dropped_samples, 2);
+}
+
+#[test]
+fn samples_keep_the_newest_across_batches_and_updates() {
+    let (_dir, path) = temp_file();
+    let store = RedbStore::open(&path).unwrap();
+    let mut wide = update("a", "x", 4, 50);
+    for (i, seconds) in [(1, 40), (2, 60), (3, 45)] {
+        let mut extra = wide.samples[0].clone();
+        extra.id = uuid::Uuid::from_u128(i);
+        extra.time = t0() + Duration::seconds(seconds);
+        extra.fields.insert("n".into(), seconds.into());
+        wide.samples.push(extra);
+    }
+    wide.dropped_samples = 0;
+    store
+        .record(&[update("a", "x", 1, 55), wide, update("a", "x", 1, 30)])
+        .unwrap();
+    let group = store.get("a").unwrap().unwrap();
+    let kept: Vec<_> = group
+        .samples
+        .iter()
+        .map(|s| s.fields["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(kept, [50, 55, 60], "newest three, oldest first");
+    assert_eq!(group.dropped_samples, 3);
+    store.delete("a").unwrap();
+    store.record(&[update("a", "x", 1, 1)]).unwrap();
+    assert_eq!(store.get("a").unwrap().unwrap().samples.len(), 1);
+}
+
 /// Records `batches` batches of one occurrence of each of `fingerprints` fingerprints.
 fn record_rounds(store: &RedbStore, batches: usize, fingerprints: usize) {
     for round in 0..batches {

@@ -147,18 +147,21 @@ impl Handle {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// The file's tables:
+/// The file's tables (times are Unix nanoseconds; "inverted" times sort newest first):
 ///
 /// | table | key | value |
 /// |---|---|---|
 /// | `meta` | name | `schema_version`, group counts in all and per status, last maintenance |
-/// | `groups` | fingerprint | JSON of what never changes: kind, message, level, location, grouping version |
-/// | `counters` | fingerprint | count, first and last seen, status, regressed, dropped samples |
+/// | `groups` | (fingerprint, 0, 0, 0) | binary: count, first and last seen, status, regressed, dropped samples, then (time, id) of each kept sample |
+/// | `groups` | (fingerprint, 1, 0, 0) | JSON of what never changes: kind, message, level, location, grouping version |
+/// | `groups` | (fingerprint, 2, hour, 0) | occurrences in that hour |
 /// | `by_recent` | (inverted last seen, fingerprint) | — |
 /// | `by_status` | (status, inverted last seen, fingerprint) | — |
-/// | `samples` | (fingerprint, time, occurrence id) | JSON of the occurrence |
-/// | `hourly` | (fingerprint, hour) | occurrences in that hour |
-/// | `hourly_by_hour` | (hour, fingerprint) | — |
+/// | `sample_data` | (time, occurrence id, fingerprint) | JSON of the occurrence |
+/// | `hours` | (hour, fingerprint) | — |
+///
+/// A group's rows share one table so that they sit on the same pages: recording an error
+/// rewrites one or two pages of `groups`, plus the ends of the indexes and of `sample_data`.
 ///
 /// Maintenance (expiry, the cap on errors, histogram pruning, compaction) runs from
 /// [`Store::record`] at most once an hour across all processes, or when

@@ -5,8 +5,9 @@ use time::OffsetDateTime;
 
 use super::error::Fail;
 use super::layout::{
-    BY_RECENT, BY_STATUS, COUNTERS, Counters, CountersRow, GROUPS, GroupInfo, HOURLY, META,
-    SAMPLES, TOTAL_KEY, hour_of, hour_start, status_code, status_key, to_nanos,
+    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupInfo, GroupKey, HOUR_ROW, INFO_ROW,
+    META, SAMPLE_DATA, TOTAL_KEY, decode_count, hour_key, hour_of, hour_start, row_key, rows_of,
+    status_code, status_key, to_nanos,
 };
 use crate::occurrence::Occurrence;
 use crate::store::{ErrorGroup, ErrorSummary, ListQuery, Page, StoreError};
@@ -14,12 +15,10 @@ use crate::store::{ErrorGroup, ErrorSummary, ListQuery, Page, StoreError};
 /// The tables readers use, opened once per read transaction.
 pub(super) struct Reader {
     meta: ReadOnlyTable<&'static str, u64>,
-    groups: ReadOnlyTable<&'static str, &'static [u8]>,
-    counters: ReadOnlyTable<&'static str, CountersRow>,
+    groups: ReadOnlyTable<GroupKey, &'static [u8]>,
     by_recent: ReadOnlyTable<(u64, &'static str), ()>,
     by_status: ReadOnlyTable<(u8, u64, &'static str), ()>,
-    samples: ReadOnlyTable<(&'static str, i64, u128), &'static [u8]>,
-    hourly: ReadOnlyTable<(&'static str, u32), u64>,
+    sample_data: ReadOnlyTable<(i64, u128, &'static str), &'static [u8]>,
 }
 
 fn corrupt(message: String) -> Fail {
@@ -33,33 +32,35 @@ impl Reader {
         Ok(Reader {
             meta: txn.open_table(META)?,
             groups: txn.open_table(GROUPS)?,
-            counters: txn.open_table(COUNTERS)?,
             by_recent: txn.open_table(BY_RECENT)?,
             by_status: txn.open_table(BY_STATUS)?,
-            samples: txn.open_table(SAMPLES)?,
-            hourly: txn.open_table(HOURLY)?,
+            sample_data: txn.open_table(SAMPLE_DATA)?,
         })
     }
 
     fn load_counters(&self, fp: &str) -> Result<Option<Counters>, Fail> {
-        match self.counters.get(fp)? {
+        match self.groups.get(row_key(fp, COUNTERS_ROW))? {
             None => Ok(None),
-            Some(row) => Counters::from_row(row.value())
+            Some(row) => Counters::decode(row.value())
                 .map(Some)
-                .ok_or_else(|| corrupt(format!("the counters of {fp} hold an unknown status"))),
+                .ok_or_else(|| corrupt(format!("the counters of {fp} cannot be read"))),
         }
     }
 
     fn summary(&self, fp: &str) -> Result<Option<ErrorSummary>, Fail> {
+        Ok(self.summary_and_counters(fp)?.map(|(summary, _)| summary))
+    }
+
+    fn summary_and_counters(&self, fp: &str) -> Result<Option<(ErrorSummary, Counters)>, Fail> {
         let Some(counters) = self.load_counters(fp)? else {
             return Ok(None);
         };
-        let Some(json) = self.groups.get(fp)? else {
+        let Some(json) = self.groups.get(row_key(fp, INFO_ROW))? else {
             return Err(corrupt(format!("{fp} has counters but no group")));
         };
         let info: GroupInfo = serde_json::from_slice(json.value())
             .map_err(|err| corrupt(format!("the group {fp} cannot be read: {err}")))?;
-        Ok(Some(info.into_summary(fp, counters)))
+        Ok(Some((info.into_summary(fp, &counters), counters)))
     }
 
     /// Like [`Self::summary`], for a fingerprint an index names: it must exist.
@@ -125,16 +126,14 @@ impl Reader {
     }
 
     pub fn get(&self, fp: &str) -> Result<Option<ErrorGroup>, Fail> {
-        let Some(summary) = self.summary(fp)? else {
+        let Some((summary, counters)) = self.summary_and_counters(fp)? else {
             return Ok(None);
         };
-        let dropped_samples = self.load_counters(fp)?.map_or(0, |c| c.dropped_samples);
         let mut samples = Vec::new();
-        for entry in self
-            .samples
-            .range((fp, i64::MIN, 0)..=(fp, i64::MAX, u128::MAX))?
-        {
-            let (_, json) = entry?;
+        for &(time, id) in &counters.samples {
+            let Some(json) = self.sample_data.get((time, id, fp))? else {
+                return Err(corrupt(format!("a sample of {fp} is listed but missing")));
+            };
             let sample: Occurrence = serde_json::from_slice(json.value())
                 .map_err(|err| corrupt(format!("a sample of {fp} cannot be read: {err}")))?;
             samples.push(sample);
@@ -142,7 +141,7 @@ impl Reader {
         Ok(Some(ErrorGroup {
             summary,
             samples,
-            dropped_samples,
+            dropped_samples: counters.dropped_samples,
         }))
     }
 
@@ -153,11 +152,15 @@ impl Reader {
     ) -> Result<Vec<(OffsetDateTime, u64)>, Fail> {
         let first = hour_of(to_nanos(since));
         let mut counts = Vec::new();
-        for entry in self.hourly.range((fp, first)..=(fp, u32::MAX))? {
+        let end = *rows_of(fp, HOUR_ROW).end();
+        for entry in self.groups.range(hour_key(fp, first)..=end)? {
             let (key, count) = entry?;
-            let count = count.value();
+            let count = decode_count(count.value())
+                .ok_or_else(|| corrupt(format!("the histogram of {fp} cannot be read")))?;
+            let hour = u32::try_from(key.value().2)
+                .map_err(|_| corrupt(format!("the histogram of {fp} has a bad hour")))?;
             if count > 0 {
-                counts.push((hour_start(key.value().1), count));
+                counts.push((hour_start(hour), count));
             }
         }
         Ok(counts)

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::error::Fail;
 use super::layout::{
-    BY_RECENT, BY_STATUS, COUNTERS, GROUPS, HOURLY, HOURS, MAINTAINED_AT_KEY, META, SAMPLES,
-    SCHEMA_VERSION_KEY, TABLE_NAMES,
+    BY_RECENT, BY_STATUS, GROUPS, HOURS, MAINTAINED_AT_KEY, META, SAMPLE_DATA, SCHEMA_VERSION_KEY,
+    TABLE_NAMES,
 };
 use crate::store::StoreError;
 
@@ -77,11 +77,9 @@ pub(super) fn prepare(db: &Database, path: &Path, now: OffsetDateTime) -> Result
     }
     // Opening a table in a write transaction creates it: a reader then finds them all.
     txn.open_table(GROUPS)?;
-    txn.open_table(COUNTERS)?;
     txn.open_table(BY_RECENT)?;
     txn.open_table(BY_STATUS)?;
-    txn.open_table(SAMPLES)?;
-    txn.open_table(HOURLY)?;
+    txn.open_table(SAMPLE_DATA)?;
     txn.open_table(HOURS)?;
     txn.commit()?;
     Ok(())

@@ -7,8 +7,9 @@ use ::redb::{ReadableTable, Table, WriteTransaction};
 
 use super::error::Fail;
 use super::layout::{
-    BY_RECENT, BY_STATUS, COUNTERS, Counters, CountersRow, GROUPS, GroupInfoRef, HOURLY, HOURS,
-    META, SAMPLES, TOTAL_KEY, hour_of, recent_key, status_code, status_key, to_nanos,
+    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupInfoRef, GroupKey, HOUR_ROW, HOURS,
+    INFO_ROW, META, SAMPLE_DATA, TOTAL_KEY, all_rows, decode_count, encode_count, hour_key,
+    hour_of, recent_key, row_key, status_code, status_key, to_nanos,
 };
 use crate::store::{Change, GroupUpdate, RecordOutcome, Status, StoreError};
 
@@ -65,19 +66,17 @@ impl Tally {
 /// Every table a write touches, opened once per transaction.
 pub(super) struct Tables<'txn> {
     meta: Table<'txn, &'static str, u64>,
-    groups: Table<'txn, &'static str, &'static [u8]>,
-    counters: Table<'txn, &'static str, CountersRow>,
+    groups: Table<'txn, GroupKey, &'static [u8]>,
     by_recent: Table<'txn, (u64, &'static str), ()>,
     by_status: Table<'txn, (u8, u64, &'static str), ()>,
-    samples: Table<'txn, (&'static str, i64, u128), &'static [u8]>,
-    hourly: Table<'txn, (&'static str, u32), u64>,
+    sample_data: Table<'txn, (i64, u128, &'static str), &'static [u8]>,
     hours: Table<'txn, (u32, &'static str), ()>,
     tally: Tally,
 }
 
-fn damaged(fingerprint: &str) -> Fail {
+fn damaged(fingerprint: &str, what: &str) -> Fail {
     Fail::Store(StoreError::Corrupt(format!(
-        "the counters of {fingerprint} hold an unknown status"
+        "the {what} of {fingerprint} cannot be read"
     )))
 }
 
@@ -86,11 +85,9 @@ impl<'txn> Tables<'txn> {
         Ok(Tables {
             meta: txn.open_table(META)?,
             groups: txn.open_table(GROUPS)?,
-            counters: txn.open_table(COUNTERS)?,
             by_recent: txn.open_table(BY_RECENT)?,
             by_status: txn.open_table(BY_STATUS)?,
-            samples: txn.open_table(SAMPLES)?,
-            hourly: txn.open_table(HOURLY)?,
+            sample_data: txn.open_table(SAMPLE_DATA)?,
             hours: txn.open_table(HOURS)?,
             tally: Tally::default(),
         })
@@ -104,13 +101,19 @@ impl<'txn> Tables<'txn> {
         Ok(self.meta.get(key)?.map_or(0, |v| v.value()))
     }
 
-    pub fn load_counters(&self, fingerprint: &str) -> Result<Option<Counters>, Fail> {
-        match self.counters.get(fingerprint)? {
+    pub fn load_counters(&self, fp: &str) -> Result<Option<Counters>, Fail> {
+        match self.groups.get(row_key(fp, COUNTERS_ROW))? {
             None => Ok(None),
-            Some(row) => Counters::from_row(row.value())
+            Some(row) => Counters::decode(row.value())
                 .map(Some)
-                .ok_or_else(|| damaged(fingerprint)),
+                .ok_or_else(|| damaged(fp, "counters")),
         }
+    }
+
+    fn store_counters(&mut self, fp: &str, counters: &Counters) -> Result<(), Fail> {
+        self.groups
+            .insert(row_key(fp, COUNTERS_ROW), counters.encode().as_slice())?;
+        Ok(())
     }
 
     /// Adds one coalesced update: the whole of [`Store::record`](crate::Store::record) for one
@@ -121,8 +124,9 @@ impl<'txn> Tables<'txn> {
         let first_seen = to_nanos(update.first_seen);
         let last_seen = to_nanos(update.last_seen);
         let before = self.load_counters(fp)?;
+        let new_group = before.is_none();
         let mut change = Change::Repeated;
-        let mut counters = match before {
+        let mut counters = match before.clone() {
             Some(counters) => counters,
             None => {
                 change = Change::New;
@@ -134,6 +138,7 @@ impl<'txn> Tables<'txn> {
                     status: Status::Unresolved,
                     regressed: false,
                     dropped_samples: 0,
+                    samples: Vec::new(),
                 }
             }
         };
@@ -146,7 +151,7 @@ impl<'txn> Tables<'txn> {
             counters.regressed = true;
             change = Change::Regressed;
         }
-        let trimmed = self.add_samples(fp, encoded, before.is_none())?;
+        let trimmed = self.add_samples(fp, encoded, &mut counters.samples)?;
         counters.dropped_samples = counters
             .dropped_samples
             .saturating_add(update.dropped_samples)
@@ -159,8 +164,8 @@ impl<'txn> Tables<'txn> {
             }
             Some(old) => self.reindex(fp, &old, &counters)?,
         }
-        self.counters.insert(fp, counters.to_row())?;
-        self.count_hour(fp, hour_of(last_seen), update.count)?;
+        self.store_counters(fp, &counters)?;
+        self.count_hour(fp, hour_of(last_seen), update.count, new_group)?;
         Ok(RecordOutcome {
             fingerprint: update.fingerprint.clone(),
             change,
@@ -189,36 +194,49 @@ impl<'txn> Tables<'txn> {
             StoreError::InvalidInput(format!("{} cannot be stored: {err}", update.fingerprint))
         })?;
         self.groups
-            .insert(update.fingerprint.as_str(), json.as_slice())?;
+            .insert(row_key(&update.fingerprint, INFO_ROW), json.as_slice())?;
         Ok(())
     }
 
-    /// Inserts the update's samples and drops the oldest beyond `keep_samples`; returns how
-    /// many stored samples were dropped.
+    /// Merges the update's samples into the group's `kept` sample keys, keeping the newest
+    /// `keep_samples` (as [`merge_samples`](crate::store::merge_samples) does), and writes or
+    /// deletes their JSON to match; returns how many samples were left out.
     fn add_samples(
         &mut self,
         fp: &str,
         encoded: &EncodedUpdate<'_>,
-        new_group: bool,
+        kept: &mut Vec<(i64, u128)>,
     ) -> Result<u64, Fail> {
-        for (time, id, json) in &encoded.samples {
-            self.samples.insert((fp, *time, *id), json.as_slice())?;
+        // (time, id, index of the new sample's JSON, or None for one already stored)
+        let mut merged: Vec<(i64, u128, Option<usize>)> = kept
+            .iter()
+            .map(|&(time, id)| (time, id, None))
+            .chain(
+                encoded
+                    .samples
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (time, id, _))| (*time, *id, Some(n))),
+            )
+            .collect();
+        // A sample given twice (same time and id: the same occurrence) is kept once. The sort
+        // is stable, so the stored copy comes first and is the one kept.
+        merged.sort_by_key(|&(time, id, _)| (time, id));
+        merged.dedup_by_key(|&mut (time, id, _)| (time, id));
+        let excess = merged.len().saturating_sub(encoded.update.keep_samples);
+        let (dropped, staying) = merged.split_at(excess);
+        for &(time, id, new) in dropped {
+            if new.is_none() {
+                self.sample_data.remove((time, id, fp))?;
+            }
         }
-        let keep = encoded.update.keep_samples;
-        if new_group && encoded.samples.len() <= keep {
-            return Ok(0);
+        for &(time, id, new) in staying {
+            if let Some(n) = new {
+                self.sample_data
+                    .insert((time, id, fp), encoded.samples[n].2.as_slice())?;
+            }
         }
-        // The group's samples are few (bounded by keep_samples plus one batch): reading their
-        // keys costs about as much as the inserts above.
-        let keys: Vec<(i64, u128)> = self
-            .samples
-            .range((fp, i64::MIN, 0)..=(fp, i64::MAX, u128::MAX))?
-            .map(|entry| entry.map(|(key, _)| (key.value().1, key.value().2)))
-            .collect::<Result<_, _>>()?;
-        let excess = keys.len().saturating_sub(keep);
-        for &(time, id) in &keys[..excess] {
-            self.samples.remove((fp, time, id))?;
-        }
+        *kept = staying.iter().map(|&(time, id, _)| (time, id)).collect();
         Ok(excess as u64)
     }
 
@@ -259,10 +277,20 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    fn count_hour(&mut self, fp: &str, hour: u32, count: u64) -> Result<(), Fail> {
-        let previous = self.hourly.get((fp, hour))?.map(|v| v.value());
-        self.hourly
-            .insert((fp, hour), previous.unwrap_or(0).saturating_add(count))?;
+    fn count_hour(&mut self, fp: &str, hour: u32, count: u64, new_group: bool) -> Result<(), Fail> {
+        // A new group has no histogram yet: skip the lookup.
+        let previous = match new_group {
+            true => None,
+            false => match self.groups.get(hour_key(fp, hour))? {
+                None => None,
+                Some(row) => {
+                    Some(decode_count(row.value()).ok_or_else(|| damaged(fp, "histogram"))?)
+                }
+            },
+        };
+        let total = previous.unwrap_or(0).saturating_add(count);
+        self.groups
+            .insert(hour_key(fp, hour), encode_count(total).as_slice())?;
         if previous.is_none() {
             self.hours.insert((hour, fp), ())?;
         }
@@ -274,14 +302,14 @@ impl<'txn> Tables<'txn> {
         let Some(old) = self.load_counters(fp)? else {
             return Ok(false);
         };
-        let mut new = old;
+        let mut new = old.clone();
         new.status = status;
         if status == Status::Resolved {
             new.regressed = false;
         }
         if new != old {
             self.reindex(fp, &old, &new)?;
-            self.counters.insert(fp, new.to_row())?;
+            self.store_counters(fp, &new)?;
         }
         Ok(true)
     }
@@ -291,26 +319,25 @@ impl<'txn> Tables<'txn> {
         let Some(counters) = self.load_counters(fp)? else {
             return Ok(false);
         };
-        self.counters.remove(fp)?;
-        self.groups.remove(fp)?;
         self.unindex(fp, &counters)?;
         self.tally.total -= 1;
         self.tally.add(counters.status, -1);
-        for removed in self
-            .samples
-            .extract_from_if((fp, i64::MIN, 0)..=(fp, i64::MAX, u128::MAX), |_, _| true)?
-        {
-            removed?;
-        }
         let mut hours = Vec::new();
-        for removed in self
-            .hourly
-            .extract_from_if((fp, 0)..=(fp, u32::MAX), |_, _| true)?
-        {
-            hours.push(removed?.0.value().1);
+        for removed in self.groups.extract_from_if(all_rows(fp), |_, _| true)? {
+            let (key, _) = removed?;
+            let (_, kind, hour, _) = key.value();
+            if kind == HOUR_ROW {
+                hours.push(hour);
+            }
+        }
+        for (time, id) in counters.samples {
+            self.sample_data.remove((time, id, fp))?;
         }
         for hour in hours {
-            self.hours.remove((hour, fp))?;
+            // Hour rows are written from a u32; anything else is not in the index anyway.
+            if let Ok(hour) = u32::try_from(hour) {
+                self.hours.remove((hour, fp))?;
+            }
         }
         Ok(true)
     }
@@ -362,7 +389,7 @@ impl<'txn> Tables<'txn> {
             old.push((h, fp.to_owned()));
         }
         for (h, fp) in &old {
-            self.hourly.remove((fp.as_str(), *h))?;
+            self.groups.remove(hour_key(fp, *h))?;
         }
         Ok(old.len() as u64)
     }
