@@ -390,6 +390,9 @@ impl RedbStore {
 }
 
 impl Store for RedbStore {
+    /// One write transaction per batch. When maintenance is due (an hour after the last, in
+    /// any process), it runs after the commit, in transactions of its own; a failure of it is
+    /// not reported, since the batch is stored, and it is tried again an hour later.
     fn record(&self, batch: &[GroupUpdate]) -> Result<Vec<RecordOutcome>, StoreError> {
         let encoded = encode_batch(batch)?;
         if encoded.is_empty() {
