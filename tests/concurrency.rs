@@ -132,4 +132,11 @@ impl error_tracker::Store for GatedStore {
     fn purge(&self, cutoff: time::OffsetDateTime) -> Result<u64, error_tracker::StoreError> {
         self.inner.purge(cutoff)
     }
+    fn hourly_counts(
+        &self,
+        fp: &str,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<(time::OffsetDateTime, u64)>, error_tracker::StoreError> {
+        self.inner.hourly_counts(fp, since)
+    }
 }

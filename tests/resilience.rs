@@ -44,6 +44,13 @@ impl Store for Flaky {
     fn purge(&self, cutoff: time::OffsetDateTime) -> Result<u64, StoreError> {
         self.inner.purge(cutoff)
     }
+    fn hourly_counts(
+        &self,
+        fp: &str,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<(time::OffsetDateTime, u64)>, StoreError> {
+        self.inner.hourly_counts(fp, since)
+    }
 }
 
 fn flaky(failures: u32, panic: bool) -> Flaky {

@@ -1,6 +1,6 @@
 //! An in-memory [`Store`]: for tests, short-lived tools, and as the reference for the contract.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use parking_lot::RwLock;
 use time::OffsetDateTime;
@@ -15,7 +15,18 @@ use super::{
 /// with a hundred thousand groups (use the persistent store there).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    groups: RwLock<HashMap<String, ErrorGroup>>,
+    groups: RwLock<HashMap<String, MemoryGroup>>,
+}
+
+#[derive(Debug)]
+struct MemoryGroup {
+    group: ErrorGroup,
+    /// Occurrences per hour since the epoch.
+    hourly: BTreeMap<i64, u64>,
+}
+
+fn hour_of(time: OffsetDateTime) -> i64 {
+    time.unix_timestamp().div_euclid(3600)
 }
 
 impl MemoryStore {
@@ -35,11 +46,11 @@ impl MemoryStore {
     }
 }
 
-fn new_group(update: &GroupUpdate) -> Result<ErrorGroup, StoreError> {
+fn new_group(update: &GroupUpdate) -> Result<MemoryGroup, StoreError> {
     let first = update.samples.first().ok_or_else(|| {
         StoreError::InvalidInput(format!("update for {} has no sample", update.fingerprint))
     })?;
-    Ok(ErrorGroup {
+    let group = ErrorGroup {
         summary: ErrorSummary {
             fingerprint: update.fingerprint.clone(),
             grouping_version: update.grouping_version,
@@ -55,6 +66,10 @@ fn new_group(update: &GroupUpdate) -> Result<ErrorGroup, StoreError> {
         },
         samples: Vec::new(),
         dropped_samples: 0,
+    };
+    Ok(MemoryGroup {
+        group,
+        hourly: BTreeMap::new(),
     })
 }
 
@@ -70,16 +85,18 @@ impl Store for MemoryStore {
         }
         let mut outcomes = Vec::with_capacity(batch.len());
         for update in batch {
-            let (group, mut change) = match groups.get_mut(&update.fingerprint) {
-                Some(group) => (group, Change::Repeated),
+            let (stored, mut change) = match groups.get_mut(&update.fingerprint) {
+                Some(stored) => (stored, Change::Repeated),
                 None => {
-                    let group = new_group(update)?;
+                    let stored = new_group(update)?;
                     (
-                        groups.entry(update.fingerprint.clone()).or_insert(group),
+                        groups.entry(update.fingerprint.clone()).or_insert(stored),
                         Change::New,
                     )
                 }
             };
+            *stored.hourly.entry(hour_of(update.last_seen)).or_default() += update.count;
+            let group = &mut stored.group;
             let summary = &mut group.summary;
             let previous_count = summary.count;
             summary.count = summary.count.saturating_add(update.count);
@@ -112,7 +129,7 @@ impl Store for MemoryStore {
         let groups = self.groups.read();
         let mut matching: Vec<&ErrorSummary> = groups
             .values()
-            .map(|g| &g.summary)
+            .map(|g| &g.group.summary)
             .filter(|s| query.matches(s))
             .collect();
         matching.sort_by(|a, b| {
@@ -134,15 +151,20 @@ impl Store for MemoryStore {
     }
 
     fn get(&self, fingerprint: &str) -> Result<Option<ErrorGroup>, StoreError> {
-        Ok(self.groups.read().get(fingerprint).cloned())
+        Ok(self
+            .groups
+            .read()
+            .get(fingerprint)
+            .map(|stored| stored.group.clone()))
     }
 
     fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError> {
         Ok(match self.groups.write().get_mut(fingerprint) {
-            Some(group) => {
-                group.summary.status = status;
+            Some(stored) => {
+                let summary = &mut stored.group.summary;
+                summary.status = status;
                 if status == Status::Resolved {
-                    group.summary.regressed = false;
+                    summary.regressed = false;
                 }
                 true
             }
@@ -157,7 +179,28 @@ impl Store for MemoryStore {
     fn purge(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
         let mut groups = self.groups.write();
         let before = groups.len();
-        groups.retain(|_, g| g.summary.last_seen >= cutoff);
+        groups.retain(|_, g| g.group.summary.last_seen >= cutoff);
         Ok((before - groups.len()) as u64)
+    }
+
+    fn hourly_counts(
+        &self,
+        fingerprint: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(OffsetDateTime, u64)>, StoreError> {
+        let groups = self.groups.read();
+        let Some(stored) = groups.get(fingerprint) else {
+            return Ok(Vec::new());
+        };
+        Ok(stored
+            .hourly
+            .range(hour_of(since)..)
+            .filter(|&(_, &count)| count > 0)
+            .filter_map(|(&hour, &count)| {
+                // Hours come from valid times, so their starts are valid times too.
+                let start = OffsetDateTime::from_unix_timestamp(hour.checked_mul(3600)?).ok()?;
+                Some((start, count))
+            })
+            .collect())
     }
 }

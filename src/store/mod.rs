@@ -7,8 +7,10 @@
 //! processes (a SQL `INSERT ... ON CONFLICT DO UPDATE SET count = count + excluded.count`).
 
 mod memory;
+mod redb;
 
-pub use memory::MemoryStore;
+pub use self::memory::MemoryStore;
+pub use self::redb::{Compaction, Durability, MaintenanceReport, RedbOptions, RedbStore};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -254,9 +256,20 @@ pub enum StoreError {
     /// The backing storage cannot be used right now (locked, unreachable, read-only).
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// The stored data cannot be read (corrupt, or written by an unknown schema).
+    /// The stored data cannot be read (damaged, truncated, or not a store of this crate).
     #[error("store data is corrupt or of an unknown format: {0}")]
     Corrupt(String),
+    /// The stored data was written by a newer release, with a layout this build cannot read.
+    #[error(
+        "the store was written with schema version {found}, but this build supports up to \
+         version {supported}; upgrade error-tracker to read it"
+    )]
+    IncompatibleSchema {
+        /// The version found in the store.
+        found: u64,
+        /// The newest version this build reads.
+        supported: u64,
+    },
     /// The request itself was wrong (page 0, unknown status, ...).
     #[error("invalid request: {0}")]
     InvalidInput(String),
@@ -294,6 +307,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes every group last seen before `cutoff`; returns how many were deleted.
     fn purge(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// How many occurrences of a group were recorded in each hour from the hour containing
+    /// `since` on: (start of the hour, count), oldest first, hours without occurrences left
+    /// out. Each [`GroupUpdate`]'s count is attributed to the hour of its `last_seen`. Empty
+    /// for an unknown fingerprint.
+    fn hourly_counts(
+        &self,
+        fingerprint: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(OffsetDateTime, u64)>, StoreError>;
 }
 
 /// Merges `new` samples into `samples`, keeping the newest `limit`, oldest first; returns how

@@ -37,6 +37,7 @@ pub fn check_all<S: Store>(make: impl Fn() -> S) {
     purges_by_last_seen(&make());
     keeps_only_the_newest_samples(&make());
     rejects_bad_pages(&make());
+    counts_occurrences_per_hour(&make());
 }
 
 fn records_new_then_repeated_adding_counts(store: &dyn Store) {
@@ -173,4 +174,37 @@ fn keeps_only_the_newest_samples(store: &dyn Store) {
 fn rejects_bad_pages(store: &dyn Store) {
     assert!(store.list(&ListQuery::page(0, 10)).is_err());
     assert!(store.list(&ListQuery::page(1, 0)).is_err());
+}
+
+fn counts_occurrences_per_hour(store: &dyn Store) {
+    // t0 lies 800 s into its hour.
+    let hour0 = t0() - Duration::seconds(800);
+    store
+        .record(&[update("a", "x", 2, 10), update("b", "y", 7, 10)])
+        .unwrap();
+    store.record(&[update("a", "x", 3, 20)]).unwrap();
+    store.record(&[update("a", "x", 4, 2 * 3600 + 5)]).unwrap();
+    assert_eq!(
+        store.hourly_counts("a", hour0 - Duration::days(1)).unwrap(),
+        [(hour0, 5), (hour0 + Duration::hours(2), 4)],
+        "counts go to the hour of last_seen; empty hours are left out"
+    );
+    assert_eq!(
+        store
+            .hourly_counts("a", hour0 + Duration::minutes(90))
+            .unwrap(),
+        [(hour0 + Duration::hours(2), 4)],
+        "hours before the one containing `since` are left out"
+    );
+    assert_eq!(
+        store
+            .hourly_counts("a", hour0 + Duration::minutes(150))
+            .unwrap(),
+        [(hour0 + Duration::hours(2), 4)],
+        "the hour containing `since` is included"
+    );
+    assert_eq!(store.hourly_counts("b", hour0).unwrap(), [(hour0, 7)]);
+    assert!(store.hourly_counts("nope", hour0).unwrap().is_empty());
+    store.delete("a").unwrap();
+    assert!(store.hourly_counts("a", hour0).unwrap().is_empty());
 }

@@ -1,0 +1,451 @@
+//! The persistent [`Store`]: error groups in a redb file (see [`RedbStore`]).
+
+mod error;
+mod layout;
+mod maintain;
+mod read;
+mod schema;
+mod write;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ::redb::{Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
+use time::OffsetDateTime;
+
+use self::error::{Fail, map_err};
+use self::read::Reader;
+use self::write::{Tables, encode_batch};
+use super::{
+    ErrorGroup, ErrorSummary, GroupUpdate, ListQuery, Page, RecordOutcome, Status, Store,
+    StoreError,
+};
+
+pub use self::maintain::{Compaction, MaintenanceReport};
+
+/// redb caches up to 1 GiB by default; the tracker lives inside someone else's process and
+/// reads little more than the newest pages, so it keeps its cache small.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// With [`Durability::Eventual`], the longest time between two durable commits.
+const EVENTUAL_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When a committed batch reaches the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is on disk before [`Store::record`] returns: a crash loses nothing that
+    /// was recorded. The file is shared: other processes may write and read it at the same
+    /// time.
+    #[default]
+    Immediate,
+    /// Commits reach the disk at most a second later; a crash of the machine or a kill of the
+    /// process may lose that last second, never the file's consistency. Commits are cheaper.
+    ///
+    /// redb refuses non-durable commits on a file shared between processes, so with this
+    /// setting the store opens the file *exclusively*: while it is open, no other process
+    /// (another instance, the CLI, a viewer) can open it, and they get
+    /// [`StoreError::Unavailable`].
+    Eventual,
+}
+
+/// Settings of a [`RedbStore`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedbOptions {
+    /// When a committed batch reaches the disk (default [`Durability::Immediate`]).
+    pub durability: Durability,
+    /// Errors not seen for this long are deleted by maintenance (default 90 days).
+    pub retention: time::Duration,
+    /// Most errors kept; maintenance deletes the least recently seen beyond it
+    /// (default 100,000).
+    pub max_errors: u64,
+    /// How far back the hourly histogram goes (default 30 days); older hours are pruned by
+    /// maintenance.
+    pub histogram_window: time::Duration,
+}
+
+impl Default for RedbOptions {
+    fn default() -> Self {
+        RedbOptions {
+            durability: Durability::Immediate,
+            retention: time::Duration::days(90),
+            max_errors: 100_000,
+            histogram_window: time::Duration::days(30),
+        }
+    }
+}
+
+impl RedbOptions {
+    /// Checks that the durations are positive and `max_errors` is at least 1.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let positive = |name: &str, value: time::Duration| {
+            if value.is_positive() {
+                Ok(())
+            } else {
+                Err(StoreError::InvalidInput(format!(
+                    "{name} must be positive (got {value})"
+                )))
+            }
+        };
+        positive("retention", self.retention)?;
+        positive("histogram_window", self.histogram_window)?;
+        if self.max_errors == 0 {
+            return Err(StoreError::InvalidInput(
+                "max_errors must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn concurrency_mode(&self) -> ConcurrencyMode {
+        match self.durability {
+            Durability::Immediate => ConcurrencyMode::MultiWriter,
+            Durability::Eventual => ConcurrencyMode::ExclusiveWriter,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+enum Handle {
+    Write(Database),
+    Read(ReadOnlyDatabase),
+}
+
+impl Handle {
+    fn begin_read(&self) -> Result<::redb::ReadTransaction, ::redb::TransactionError> {
+        match self {
+            Handle::Write(db) => db.begin_read(),
+            Handle::Read(db) => db.begin_read(),
+        }
+    }
+}
+
+/// Error groups in a redb file, shared by the processes of a service, its CLI and its viewers.
+///
+/// The file is opened in redb's multi-writer mode (with the default
+/// [`Durability::Immediate`]): several processes may write it, one write transaction at a
+/// time, while others read it. Each [`Store::record`] batch is one write transaction that adds
+/// counts in place, so concurrent writers never lose an occurrence. Listing walks an index kept
+/// in last-seen order and costs the page it returns, not the number of errors; a search text
+/// is the exception (see [`Store::list`] below).
+///
+/// ```
+/// use error_tracker::store::RedbStore;
+/// use error_tracker::{ListQuery, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = RedbStore::open(dir.path().join("errors.redb"))?;
+/// assert_eq!(store.list(&ListQuery::page(1, 10))?.total, 0);
+/// let viewer = RedbStore::open_read_only(store.path())?;
+/// assert!(viewer.get("unknown")?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// The file's tables (times are Unix nanoseconds; "inverted" times sort newest first):
+///
+/// | table | key | value |
+/// |---|---|---|
+/// | `meta` | name | `schema_version`, group counts in all and per status, last maintenance |
+/// | `groups` | (fingerprint, 0, 0, 0) | binary: count, first and last seen, status, regressed, dropped samples, then (time, id) of each kept sample |
+/// | `groups` | (fingerprint, 1, 0, 0) | JSON of what never changes: kind, message, level, location, grouping version |
+/// | `groups` | (fingerprint, 2, hour, 0) | occurrences in that hour |
+/// | `by_recent` | (inverted last seen, fingerprint) | — |
+/// | `by_status` | (status, inverted last seen, fingerprint) | — |
+/// | `sample_data` | (time, occurrence id, fingerprint) | JSON of the occurrence |
+/// | `hours` | (hour, fingerprint) | — |
+///
+/// A group's rows share one table so that they sit on the same pages: recording an error
+/// rewrites one or two pages of `groups`, plus the ends of the indexes and of `sample_data`.
+///
+/// Maintenance (expiry, the cap on errors, histogram pruning, compaction) runs from
+/// [`Store::record`] at most once an hour across all processes, or when
+/// [`RedbStore::maintain`] is called.
+pub struct RedbStore {
+    path: PathBuf,
+    options: RedbOptions,
+    access: Access,
+    /// `None` until the file is opened, and again after an error that needs a reopen. The
+    /// write lock is taken only to open and to compact, which needs `&mut Database`.
+    db: RwLock<Option<Handle>>,
+    /// With [`Durability::Eventual`]: when the last durable commit was made.
+    last_durable: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .field("read_only", &(self.access == Access::ReadOnly))
+            .field("open", &self.db.read().is_some())
+            .finish()
+    }
+}
+
+impl RedbStore {
+    /// The version of the file layout this build reads and writes. Older files are migrated
+    /// when opened read-write; newer ones are refused with [`StoreError::IncompatibleSchema`].
+    pub const SCHEMA_VERSION: u64 = schema::SCHEMA_VERSION;
+
+    /// Opens the store at `path` for reading and writing with the default options, creating
+    /// the file (not its directory) if it does not exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, RedbOptions::default())
+    }
+
+    /// Like [`RedbStore::open`], with `options`.
+    ///
+    /// An empty file is taken as a new store. Fails with [`StoreError::Unavailable`] when the
+    /// file is locked or its directory is missing, [`StoreError::Corrupt`] when it is not a
+    /// readable redb file of this store, [`StoreError::IncompatibleSchema`] when a newer
+    /// release wrote it.
+    pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> Result<Self, StoreError> {
+        let store = Self::open_lazy(path, options);
+        store.with_handle(|_| Ok(()))?;
+        Ok(store)
+    }
+
+    /// A store that opens `path` on first use instead of now, and never fails to be created.
+    ///
+    /// While the file cannot be opened (locked by another process, missing directory,
+    /// damaged), every operation tries again and returns the error that stopped it. The
+    /// tracker uses this so that a bad file never stops the application: its worker keeps
+    /// failed batches and retries.
+    pub fn open_lazy(path: impl AsRef<Path>, options: RedbOptions) -> Self {
+        RedbStore {
+            path: path.as_ref().to_owned(),
+            options,
+            access: Access::ReadWrite,
+            db: RwLock::new(None),
+            last_durable: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Opens an existing store for reading only, beside the processes writing it: a viewer or
+    /// a CLI sees their commits as they are made. Write methods fail with
+    /// [`StoreError::InvalidInput`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = RedbStore {
+            access: Access::ReadOnly,
+            ..Self::open_lazy(path, RedbOptions::default())
+        };
+        store.with_handle(|_| Ok(()))?;
+        Ok(store)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> &RedbOptions {
+        &self.options
+    }
+
+    /// Deletes errors not seen within the retention period, then the least recently seen
+    /// beyond `max_errors`, prunes histogram hours older than the histogram window (all
+    /// relative to `now`), and compacts the file when that deleted at least a tenth of the
+    /// errors and at least 1,000. A failed compaction is reported in the result, not as an
+    /// error.
+    pub fn maintain(&self, now: OffsetDateTime) -> Result<MaintenanceReport, StoreError> {
+        let (mut report, total_before) =
+            self.write(|tables| maintain::sweep(tables, &self.options, now))?;
+        if maintain::worth_compacting(&report, total_before) {
+            report.compaction = self.compact();
+        }
+        Ok(report)
+    }
+
+    fn compact(&self) -> Compaction {
+        let mut guard = self.db.write();
+        match guard.as_mut() {
+            Some(Handle::Write(db)) => match db.compact() {
+                Ok(moved) => Compaction::Done(moved),
+                Err(err) => Compaction::Failed(map_err(&self.path, err).to_string()),
+            },
+            _ => Compaction::Failed(format!("{} is not open for writing", self.path.display())),
+        }
+    }
+
+    fn open_handle(&self) -> Result<Handle, StoreError> {
+        self.options.validate()?;
+        let path = self.path.as_path();
+        let opened = catch_unwind(AssertUnwindSafe(|| -> Result<Handle, Fail> {
+            let mut builder = Builder::new();
+            builder
+                .set_concurrency_mode(self.options.concurrency_mode())
+                .set_cache_size(CACHE_BYTES);
+            match self.access {
+                Access::ReadWrite => {
+                    let db = builder.create(path)?;
+                    schema::prepare(&db, path, OffsetDateTime::now_utc())?;
+                    Ok(Handle::Write(db))
+                }
+                Access::ReadOnly => {
+                    let db = builder.open_read_only(path)?;
+                    schema::check_readable(&db, path)?;
+                    Ok(Handle::Read(db))
+                }
+            }
+        }));
+        match opened {
+            Ok(result) => result.map_err(|err| err.into_store_error(path)),
+            // redb trusts the structure of a file it closed cleanly; one damaged behind its
+            // back may make it panic. That must not take the application down.
+            Err(_) => Err(StoreError::Corrupt(format!(
+                "{}: redb failed while opening the file, which is probably damaged",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Runs `op` on the open database, opening it first if needed.
+    fn with_handle<T>(&self, op: impl FnOnce(&Handle) -> Result<T, Fail>) -> Result<T, StoreError> {
+        let mut guard = self.db.read();
+        if guard.is_none() {
+            drop(guard);
+            let mut writer = self.db.write();
+            if writer.is_none() {
+                *writer = Some(self.open_handle()?);
+            }
+            guard = RwLockWriteGuard::downgrade(writer);
+        }
+        let Some(handle) = guard.as_ref() else {
+            // Set just above, under the same lock.
+            return Err(StoreError::Unavailable(format!(
+                "{} could not be opened",
+                self.path.display()
+            )));
+        };
+        match op(handle) {
+            Ok(value) => Ok(value),
+            Err(fail) => {
+                drop(guard);
+                if fail.needs_reopen() {
+                    *self.db.write() = None;
+                }
+                Err(fail.into_store_error(&self.path))
+            }
+        }
+    }
+
+    fn read<T>(&self, op: impl FnOnce(&Reader) -> Result<T, Fail>) -> Result<T, StoreError> {
+        self.with_handle(|handle| {
+            let txn = handle.begin_read()?;
+            op(&Reader::open(&txn)?)
+        })
+    }
+
+    /// Runs `op` in one write transaction and commits it.
+    fn write<T>(
+        &self,
+        op: impl FnOnce(&mut Tables<'_>) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        if self.access == Access::ReadOnly {
+            return Err(StoreError::InvalidInput(format!(
+                "{} was opened read-only",
+                self.path.display()
+            )));
+        }
+        self.with_handle(|handle| {
+            let Handle::Write(db) = handle else {
+                return Err(Fail::Store(StoreError::InvalidInput(format!(
+                    "{} was opened read-only",
+                    self.path.display()
+                ))));
+            };
+            let mut txn = db.begin_write()?;
+            let durable = self.durable_commit();
+            if !durable {
+                txn.set_durability(::redb::Durability::None)?;
+            }
+            let value = {
+                let mut tables = Tables::open(&txn)?;
+                let value = op(&mut tables)?;
+                tables.finish()?;
+                value
+            };
+            txn.commit()?;
+            if durable && self.options.durability == Durability::Eventual {
+                *self.last_durable.lock() = Instant::now();
+            }
+            Ok(value)
+        })
+    }
+
+    /// Whether the next commit must reach the disk before it returns.
+    fn durable_commit(&self) -> bool {
+        match self.options.durability {
+            Durability::Immediate => true,
+            Durability::Eventual => self.last_durable.lock().elapsed() >= EVENTUAL_FLUSH,
+        }
+    }
+}
+
+impl Store for RedbStore {
+    /// One write transaction per batch. When maintenance is due (an hour after the last, in
+    /// any process), it runs after the commit, in transactions of its own; a failure of it is
+    /// not reported, since the batch is stored, and it is tried again an hour later.
+    fn record(&self, batch: &[GroupUpdate]) -> Result<Vec<RecordOutcome>, StoreError> {
+        let encoded = encode_batch(batch)?;
+        if encoded.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = OffsetDateTime::now_utc();
+        let (outcomes, maintenance_due) = self.write(|tables| {
+            let outcomes = encoded
+                .iter()
+                .map(|update| tables.record(update))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((outcomes, maintain::claim(tables, now)?))
+        })?;
+        if maintenance_due {
+            // The batch is committed: failing now would make the worker record it again.
+            // A failed maintenance is retried an hour later.
+            let _ = self.maintain(now);
+        }
+        Ok(outcomes)
+    }
+
+    /// One page. Without a search text, this reads the page's entries of an index and the
+    /// total kept in the file: its cost does not grow with the number of errors. A search
+    /// reads every error that passes the status filter.
+    fn list(&self, query: &ListQuery) -> Result<Page<ErrorSummary>, StoreError> {
+        query.validate()?;
+        self.read(|reader| reader.list(query))
+    }
+
+    fn get(&self, fingerprint: &str) -> Result<Option<ErrorGroup>, StoreError> {
+        self.read(|reader| reader.get(fingerprint))
+    }
+
+    fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError> {
+        self.write(|tables| tables.set_status(fingerprint, status))
+    }
+
+    fn delete(&self, fingerprint: &str) -> Result<bool, StoreError> {
+        self.write(|tables| tables.delete(fingerprint))
+    }
+
+    fn purge(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+        self.write(|tables| {
+            let old = tables.seen_before(layout::to_nanos(cutoff))?;
+            tables.delete_all(&old)
+        })
+    }
+
+    fn hourly_counts(
+        &self,
+        fingerprint: &str,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(OffsetDateTime, u64)>, StoreError> {
+        self.read(|reader| reader.hourly_counts(fingerprint, since))
+    }
+}

@@ -1,0 +1,414 @@
+//! Changes made inside one write transaction: recording a batch, changing a status, deleting
+//! groups. Callers commit; an error drops the transaction, so nothing is half-applied.
+
+use std::ops::Bound;
+
+use ::redb::{ReadableTable, Table, WriteTransaction};
+
+use super::error::Fail;
+use super::layout::{
+    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupInfoRef, GroupKey, HOUR_ROW, HOURS,
+    INFO_ROW, META, SAMPLE_DATA, TOTAL_KEY, all_rows, decode_count, encode_count, hour_key,
+    hour_of, recent_key, row_key, status_code, status_key, to_nanos,
+};
+use crate::store::{Change, GroupUpdate, RecordOutcome, Status, StoreError};
+
+/// A group update with its samples already encoded, so that encoding (the step that can fail
+/// on bad input) happens before any write.
+pub(super) struct EncodedUpdate<'a> {
+    pub update: &'a GroupUpdate,
+    /// (time, id, JSON) of each sample.
+    pub samples: Vec<(i64, u128, Vec<u8>)>,
+}
+
+/// Checks and encodes a batch; the error names the first bad update.
+pub(super) fn encode_batch(batch: &[GroupUpdate]) -> Result<Vec<EncodedUpdate<'_>>, StoreError> {
+    batch
+        .iter()
+        .map(|update| {
+            if update.samples.is_empty() {
+                return Err(StoreError::InvalidInput(format!(
+                    "update for {} has no sample",
+                    update.fingerprint
+                )));
+            }
+            let samples = update
+                .samples
+                .iter()
+                .map(|sample| {
+                    let json = serde_json::to_vec(sample).map_err(|err| {
+                        StoreError::InvalidInput(format!(
+                            "a sample of {} cannot be stored: {err}",
+                            update.fingerprint
+                        ))
+                    })?;
+                    Ok((to_nanos(sample.time), sample.id.as_u128(), json))
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok(EncodedUpdate { update, samples })
+        })
+        .collect()
+}
+
+/// Changes to the group counts in `meta`, written once per transaction.
+#[derive(Default)]
+pub(super) struct Tally {
+    total: i64,
+    by_status: [i64; 3],
+}
+
+impl Tally {
+    fn add(&mut self, status: Status, delta: i64) {
+        self.by_status[usize::from(status_code(status))] += delta;
+    }
+}
+
+/// Every table a write touches, opened once per transaction.
+pub(super) struct Tables<'txn> {
+    meta: Table<'txn, &'static str, u64>,
+    groups: Table<'txn, GroupKey, &'static [u8]>,
+    by_recent: Table<'txn, (u64, &'static str), ()>,
+    by_status: Table<'txn, (u8, u64, &'static str), ()>,
+    sample_data: Table<'txn, (i64, u128, &'static str), &'static [u8]>,
+    hours: Table<'txn, (u32, &'static str), ()>,
+    tally: Tally,
+}
+
+fn damaged(fingerprint: &str, what: &str) -> Fail {
+    Fail::Store(StoreError::Corrupt(format!(
+        "the {what} of {fingerprint} cannot be read"
+    )))
+}
+
+impl<'txn> Tables<'txn> {
+    pub fn open(txn: &'txn WriteTransaction) -> Result<Self, Fail> {
+        Ok(Tables {
+            meta: txn.open_table(META)?,
+            groups: txn.open_table(GROUPS)?,
+            by_recent: txn.open_table(BY_RECENT)?,
+            by_status: txn.open_table(BY_STATUS)?,
+            sample_data: txn.open_table(SAMPLE_DATA)?,
+            hours: txn.open_table(HOURS)?,
+            tally: Tally::default(),
+        })
+    }
+
+    pub fn meta(&mut self) -> &mut Table<'txn, &'static str, u64> {
+        &mut self.meta
+    }
+
+    pub fn meta_value(&self, key: &str) -> Result<u64, Fail> {
+        Ok(self.meta.get(key)?.map_or(0, |v| v.value()))
+    }
+
+    pub fn load_counters(&self, fp: &str) -> Result<Option<Counters>, Fail> {
+        match self.groups.get(row_key(fp, COUNTERS_ROW))? {
+            None => Ok(None),
+            Some(row) => Counters::decode(row.value())
+                .map(Some)
+                .ok_or_else(|| damaged(fp, "counters")),
+        }
+    }
+
+    fn store_counters(&mut self, fp: &str, counters: &Counters) -> Result<(), Fail> {
+        self.groups
+            .insert(row_key(fp, COUNTERS_ROW), counters.encode().as_slice())?;
+        Ok(())
+    }
+
+    /// Adds one coalesced update: the whole of [`Store::record`](crate::Store::record) for one
+    /// group.
+    pub fn record(&mut self, encoded: &EncodedUpdate<'_>) -> Result<RecordOutcome, Fail> {
+        let update = encoded.update;
+        let fp = update.fingerprint.as_str();
+        let first_seen = to_nanos(update.first_seen);
+        let last_seen = to_nanos(update.last_seen);
+        let before = self.load_counters(fp)?;
+        let new_group = before.is_none();
+        let mut change = Change::Repeated;
+        let mut counters = match before.clone() {
+            Some(counters) => counters,
+            None => {
+                change = Change::New;
+                self.create_group(update)?;
+                Counters {
+                    count: 0,
+                    first_seen,
+                    last_seen,
+                    status: Status::Unresolved,
+                    regressed: false,
+                    dropped_samples: 0,
+                    samples: Vec::new(),
+                }
+            }
+        };
+        let previous_count = counters.count;
+        counters.count = counters.count.saturating_add(update.count);
+        counters.first_seen = counters.first_seen.min(first_seen);
+        counters.last_seen = counters.last_seen.max(last_seen);
+        if counters.status == Status::Resolved {
+            counters.status = Status::Unresolved;
+            counters.regressed = true;
+            change = Change::Regressed;
+        }
+        let trimmed = self.add_samples(fp, encoded, &mut counters.samples)?;
+        counters.dropped_samples = counters
+            .dropped_samples
+            .saturating_add(update.dropped_samples)
+            .saturating_add(trimmed);
+        match before {
+            None => {
+                self.tally.total += 1;
+                self.tally.add(counters.status, 1);
+                self.index(fp, &counters)?;
+            }
+            Some(old) => self.reindex(fp, &old, &counters)?,
+        }
+        self.store_counters(fp, &counters)?;
+        self.count_hour(fp, hour_of(last_seen), update.count, new_group)?;
+        Ok(RecordOutcome {
+            fingerprint: update.fingerprint.clone(),
+            change,
+            previous_count,
+            count: counters.count,
+            status: counters.status,
+        })
+    }
+
+    fn create_group(&mut self, update: &GroupUpdate) -> Result<(), Fail> {
+        // encode_batch proved that every update has a first sample.
+        let Some(first) = update.samples.first() else {
+            return Err(Fail::Store(StoreError::InvalidInput(format!(
+                "update for {} has no sample",
+                update.fingerprint
+            ))));
+        };
+        let info = GroupInfoRef {
+            kind: &first.kind,
+            message: &first.message,
+            level: first.level,
+            location: &first.location,
+            grouping_version: update.grouping_version,
+        };
+        let json = serde_json::to_vec(&info).map_err(|err| {
+            StoreError::InvalidInput(format!("{} cannot be stored: {err}", update.fingerprint))
+        })?;
+        self.groups
+            .insert(row_key(&update.fingerprint, INFO_ROW), json.as_slice())?;
+        Ok(())
+    }
+
+    /// Merges the update's samples into the group's `kept` sample keys, keeping the newest
+    /// `keep_samples` (as [`merge_samples`](crate::store::merge_samples) does), and writes or
+    /// deletes their JSON to match; returns how many samples were left out.
+    fn add_samples(
+        &mut self,
+        fp: &str,
+        encoded: &EncodedUpdate<'_>,
+        kept: &mut Vec<(i64, u128)>,
+    ) -> Result<u64, Fail> {
+        // (time, id, index of the new sample's JSON, or None for one already stored)
+        let mut merged: Vec<(i64, u128, Option<usize>)> = kept
+            .iter()
+            .map(|&(time, id)| (time, id, None))
+            .chain(
+                encoded
+                    .samples
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (time, id, _))| (*time, *id, Some(n))),
+            )
+            .collect();
+        // A sample given twice (same time and id: the same occurrence) is kept once. The sort
+        // is stable, so the stored copy comes first and is the one kept.
+        merged.sort_by_key(|&(time, id, _)| (time, id));
+        merged.dedup_by_key(|&mut (time, id, _)| (time, id));
+        let excess = merged.len().saturating_sub(encoded.update.keep_samples);
+        let (dropped, staying) = merged.split_at(excess);
+        for &(time, id, new) in dropped {
+            if new.is_none() {
+                self.sample_data.remove((time, id, fp))?;
+            }
+        }
+        for &(time, id, new) in staying {
+            if let Some(n) = new {
+                self.sample_data
+                    .insert((time, id, fp), encoded.samples[n].2.as_slice())?;
+            }
+        }
+        *kept = staying.iter().map(|&(time, id, _)| (time, id)).collect();
+        Ok(excess as u64)
+    }
+
+    fn index(&mut self, fp: &str, counters: &Counters) -> Result<(), Fail> {
+        let recent = recent_key(counters.last_seen);
+        self.by_recent.insert((recent, fp), ())?;
+        self.by_status
+            .insert((status_code(counters.status), recent, fp), ())?;
+        Ok(())
+    }
+
+    fn unindex(&mut self, fp: &str, counters: &Counters) -> Result<(), Fail> {
+        let recent = recent_key(counters.last_seen);
+        self.by_recent.remove((recent, fp))?;
+        self.by_status
+            .remove((status_code(counters.status), recent, fp))?;
+        Ok(())
+    }
+
+    /// Moves the index entries of a group whose last-seen time or status changed.
+    fn reindex(&mut self, fp: &str, old: &Counters, new: &Counters) -> Result<(), Fail> {
+        if old.status != new.status {
+            self.tally.add(old.status, -1);
+            self.tally.add(new.status, 1);
+        }
+        if old.last_seen != new.last_seen {
+            let (old_key, new_key) = (recent_key(old.last_seen), recent_key(new.last_seen));
+            self.by_recent.remove((old_key, fp))?;
+            self.by_recent.insert((new_key, fp), ())?;
+        }
+        if old.last_seen != new.last_seen || old.status != new.status {
+            let old_status = status_code(old.status);
+            self.by_status
+                .remove((old_status, recent_key(old.last_seen), fp))?;
+            self.by_status
+                .insert((status_code(new.status), recent_key(new.last_seen), fp), ())?;
+        }
+        Ok(())
+    }
+
+    fn count_hour(&mut self, fp: &str, hour: u32, count: u64, new_group: bool) -> Result<(), Fail> {
+        // A new group has no histogram yet: skip the lookup.
+        let previous = match new_group {
+            true => None,
+            false => match self.groups.get(hour_key(fp, hour))? {
+                None => None,
+                Some(row) => {
+                    Some(decode_count(row.value()).ok_or_else(|| damaged(fp, "histogram"))?)
+                }
+            },
+        };
+        let total = previous.unwrap_or(0).saturating_add(count);
+        self.groups
+            .insert(hour_key(fp, hour), encode_count(total).as_slice())?;
+        if previous.is_none() {
+            self.hours.insert((hour, fp), ())?;
+        }
+        Ok(())
+    }
+
+    /// Sets a group's status; `false` for an unknown fingerprint.
+    pub fn set_status(&mut self, fp: &str, status: Status) -> Result<bool, Fail> {
+        let Some(old) = self.load_counters(fp)? else {
+            return Ok(false);
+        };
+        let mut new = old.clone();
+        new.status = status;
+        if status == Status::Resolved {
+            new.regressed = false;
+        }
+        if new != old {
+            self.reindex(fp, &old, &new)?;
+            self.store_counters(fp, &new)?;
+        }
+        Ok(true)
+    }
+
+    /// Deletes a group from every table; `false` for an unknown fingerprint.
+    pub fn delete(&mut self, fp: &str) -> Result<bool, Fail> {
+        let Some(counters) = self.load_counters(fp)? else {
+            return Ok(false);
+        };
+        self.unindex(fp, &counters)?;
+        self.tally.total -= 1;
+        self.tally.add(counters.status, -1);
+        let mut hours = Vec::new();
+        for removed in self.groups.extract_from_if(all_rows(fp), |_, _| true)? {
+            let (key, _) = removed?;
+            let (_, kind, hour, _) = key.value();
+            if kind == HOUR_ROW {
+                hours.push(hour);
+            }
+        }
+        for (time, id) in counters.samples {
+            self.sample_data.remove((time, id, fp))?;
+        }
+        for hour in hours {
+            // Hour rows are written from a u32; anything else is not in the index anyway.
+            if let Ok(hour) = u32::try_from(hour) {
+                self.hours.remove((hour, fp))?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Deletes the given groups; returns how many existed.
+    pub fn delete_all(&mut self, fingerprints: &[String]) -> Result<u64, Fail> {
+        let mut deleted = 0;
+        for fp in fingerprints {
+            deleted += u64::from(self.delete(fp)?);
+        }
+        Ok(deleted)
+    }
+
+    /// Fingerprints of the groups last seen before `cutoff` (Unix nanoseconds), oldest last:
+    /// the tail of `by_recent`, so this costs what it finds.
+    pub fn seen_before(&self, cutoff: i64) -> Result<Vec<String>, Fail> {
+        let Some(first_older) = recent_key(cutoff).checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let lower: (u64, &str) = (first_older, "");
+        self.by_recent
+            .range::<(u64, &str)>((Bound::Included(lower), Bound::Unbounded))?
+            .map(|entry| entry.map(|(key, _)| key.value().1.to_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(Fail::from)
+    }
+
+    /// Fingerprints of the `n` least recently seen groups.
+    pub fn least_recent(&self, n: u64) -> Result<Vec<String>, Fail> {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        self.by_recent
+            .iter()?
+            .rev()
+            .take(n)
+            .map(|entry| entry.map(|(key, _)| key.value().1.to_owned()))
+            .collect::<Result<_, _>>()
+            .map_err(Fail::from)
+    }
+
+    /// Removes the histogram hours before `hour`; returns how many (group, hour) rows went.
+    pub fn prune_hours_before(&mut self, hour: u32) -> Result<u64, Fail> {
+        let mut old: Vec<(u32, String)> = Vec::new();
+        for removed in self
+            .hours
+            .extract_from_if::<(u32, &str), _>((0, "")..(hour, ""), |_, _| true)?
+        {
+            let (key, _) = removed?;
+            let (h, fp) = key.value();
+            old.push((h, fp.to_owned()));
+        }
+        for (h, fp) in &old {
+            self.groups.remove(hour_key(fp, *h))?;
+        }
+        Ok(old.len() as u64)
+    }
+
+    /// Writes the counts changed by this transaction into `meta`.
+    pub fn finish(mut self) -> Result<(), Fail> {
+        let tally = std::mem::take(&mut self.tally);
+        let changes = [
+            (TOTAL_KEY, tally.total),
+            (status_key(Status::Unresolved), tally.by_status[0]),
+            (status_key(Status::Resolved), tally.by_status[1]),
+            (status_key(Status::Ignored), tally.by_status[2]),
+        ];
+        for (key, delta) in changes {
+            if delta != 0 {
+                let value = self.meta_value(key)?.saturating_add_signed(delta);
+                self.meta.insert(key, value)?;
+            }
+        }
+        Ok(())
+    }
+}
