@@ -1,7 +1,9 @@
 //! A tour of error-tracker with no set-up: errors from `tracing`, the manual API and a panic
-//! are grouped, masked and kept in the default in-memory store, then read back.
+//! are grouped, masked and kept in the default store, the file `error_tracker.redb` in the
+//! working directory, then read back from it.
 //!
-//! Run it with `cargo run --example quickstart`.
+//! Run it with `cargo run --example quickstart`; run it again and the counts grow, since the
+//! same errors land in the same groups of the same file.
 
 use std::error::Error;
 use std::time::Duration;
@@ -24,7 +26,7 @@ fn charge(order_id: u64) -> Result<(), PaymentError> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    // The default store keeps everything in memory: nothing to configure or clean up.
+    // The default store is the redb file `error_tracker.redb`: it survives restarts.
     let tracker = ErrorTracker::builder().build()?;
     tracing_subscriber::registry()
         .with(tracker.layer())

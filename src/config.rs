@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::mask::DefaultMasking;
+use crate::store::{Durability, RedbOptions};
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -88,17 +89,6 @@ pub enum StoreBackend {
     Memory,
 }
 
-/// When a write to the store is on disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DurabilitySetting {
-    /// Every batch is on disk when its write returns.
-    #[default]
-    Immediate,
-    /// Batches reach the disk later; faster, may lose the last batches on power loss.
-    Eventual,
-}
-
 /// The `[store]` section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -109,7 +99,7 @@ pub struct StoreConfig {
     /// The database file (default `error_tracker.redb` in the working directory).
     pub path: PathBuf,
     /// `immediate` (default) or `eventual`.
-    pub durability: DurabilitySetting,
+    pub durability: Durability,
     /// Errors not seen for this many days are purged (default 90).
     pub retention_days: u32,
     /// At most this many errors are kept; the least recently seen go first (default 100,000).
@@ -118,12 +108,24 @@ pub struct StoreConfig {
     pub histogram_days: u32,
 }
 
+impl StoreConfig {
+    /// The options of the redb store these settings describe.
+    pub fn redb_options(&self) -> RedbOptions {
+        RedbOptions {
+            durability: self.durability,
+            retention: time::Duration::days(i64::from(self.retention_days)),
+            max_errors: self.max_errors,
+            histogram_window: time::Duration::days(i64::from(self.histogram_days)),
+        }
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             backend: StoreBackend::Redb,
             path: PathBuf::from("error_tracker.redb"),
-            durability: DurabilitySetting::Immediate,
+            durability: Durability::Immediate,
             retention_days: 90,
             max_errors: 100_000,
             histogram_days: 30,

@@ -10,11 +10,13 @@ use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::buffer::Buffer;
-use crate::config::{Config, StoreConfig};
+use crate::config::{Config, StoreBackend, StoreConfig};
 use crate::layer::ErrorTrackerLayer;
 use crate::mask::{DefaultMasking, Masking};
 use crate::shared::{Counters, Progress, Settings, Shared};
-use crate::store::{ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, Store, StoreError};
+use crate::store::{
+    ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, RedbStore, Store, StoreError,
+};
 use crate::{panic, worker};
 
 /// Why a tracker could not be built.
@@ -114,9 +116,17 @@ impl Builder {
         self
     }
 
-    /// Where errors are kept (the seed's `APP_ERROR_DB_MODEL`; default: in memory).
+    /// Where errors are kept (the seed's `APP_ERROR_DB_MODEL`; default: the redb file
+    /// `error_tracker.redb` in the working directory, see [`Builder::database_path`]).
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Keeps errors in the redb file at `path` (created if missing; its directory must exist).
+    pub fn database_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.store_config.backend = StoreBackend::Redb;
+        self.store_config.path = path.into();
         self
     }
 
@@ -227,7 +237,9 @@ impl Builder {
                 self.settings.max_pending_errors,
                 self.settings.samples_per_error,
             ),
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            store: self
+                .store
+                .unwrap_or_else(|| default_store(&self.store_config)),
             masking: self.masking.unwrap_or_else(|| default_masking.clone()),
             fallback_masking: default_masking,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -250,6 +262,16 @@ impl Builder {
                 worker: Mutex::new(Some(worker)),
             }),
         })
+    }
+}
+
+/// The store the settings describe. The redb file is opened lazily: a locked, missing or
+/// corrupt file never stops the application; the worker keeps what it could not write in a
+/// bounded buffer and retries.
+fn default_store(config: &StoreConfig) -> Arc<dyn Store> {
+    match config.backend {
+        StoreBackend::Redb => Arc::new(RedbStore::open_lazy(&config.path, config.redb_options())),
+        StoreBackend::Memory => Arc::new(MemoryStore::new()),
     }
 }
 

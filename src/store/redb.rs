@@ -32,8 +32,9 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// With [`Durability::Eventual`], the longest time between two durable commits.
 const EVENTUAL_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// When a committed batch reaches the disk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// When a committed batch reaches the disk (`store.durability`: `immediate` or `eventual`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Durability {
     /// Every commit is on disk before [`Store::record`] returns: a crash loses nothing that
     /// was recorded. The file is shared: other processes may write and read it at the same
