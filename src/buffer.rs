@@ -4,8 +4,9 @@
 //! rarely meet) for a hash lookup and a few stores, and the worker only ever holds a shard
 //! long enough to swap its table out. Repeats of the same error add to one entry's count, so
 //! counts stay exact however fast errors come; only the samples kept per entry are bounded,
-//! and the ones let go are counted. Memory is bounded by the number of entries per shard:
-//! when a shard is full, a new kind of error is refused and counted as lost.
+//! and the ones let go are counted. Memory is bounded by the number of distinct entries:
+//! when the buffer holds its maximum, a new kind of error is refused and counted as lost
+//! (repeats of the errors it holds are still counted).
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -49,7 +50,9 @@ struct Shard {
 pub(crate) struct Buffer {
     shards: Box<[Mutex<Shard>]>,
     hasher: DefaultHashBuilder,
-    entries_per_shard: usize,
+    /// Most entries in all shards together: one busy thread may use the whole budget.
+    max_entries: usize,
+    entries: AtomicUsize,
     samples_per_entry: usize,
     accepted: AtomicU64,
     lost: AtomicU64,
@@ -78,7 +81,8 @@ impl Buffer {
                 .map(|_| Mutex::new(Shard::default()))
                 .collect(),
             hasher: DefaultHashBuilder::default(),
-            entries_per_shard: max_entries.div_ceil(shard_count).max(1),
+            max_entries: max_entries.max(1),
+            entries: AtomicUsize::new(0),
             samples_per_entry: samples_per_entry.max(1),
             accepted: AtomicU64::new(0),
             lost: AtomicU64::new(0),
@@ -126,7 +130,7 @@ impl Buffer {
                 }
                 group.samples.push_back(raw);
                 (Pushed::Accepted, false)
-            } else if table.len() < self.entries_per_shard {
+            } else if self.entries.fetch_add(1, Ordering::Relaxed) < self.max_entries {
                 let group = PendingGroup {
                     hash,
                     count: 1,
@@ -136,8 +140,10 @@ impl Buffer {
                     dropped_samples: 0,
                 };
                 table.insert_unique(hash, group, |g| g.hash);
-                (Pushed::Accepted, table.len() * 2 >= self.entries_per_shard)
+                let entries = self.entries.load(Ordering::Relaxed);
+                (Pushed::Accepted, entries * 2 >= self.max_entries)
             } else {
+                self.entries.fetch_sub(1, Ordering::Relaxed);
                 (Pushed::Lost, true)
             }
         };
@@ -186,6 +192,7 @@ impl Buffer {
     pub(crate) fn drain(&self, into: &mut Vec<PendingGroup>) {
         for shard in self.shards.iter() {
             let table = std::mem::take(&mut shard.lock().table);
+            self.entries.fetch_sub(table.len(), Ordering::Relaxed);
             for group in table {
                 self.dropped_samples
                     .fetch_add(group.dropped_samples, Ordering::Relaxed);
@@ -249,13 +256,23 @@ mod tests {
 
     #[test]
     fn a_full_buffer_counts_new_keys_as_lost() {
-        let buffer = Buffer::new(1, 1);
-        let shards = buffer.shards.len() as u64;
-        // One entry per shard; this thread always uses the same shard.
+        let buffer = Buffer::new(2, 1);
         assert_eq!(buffer.push(raw("a")), Pushed::Accepted);
-        assert_eq!(buffer.push(raw("b")), Pushed::Lost);
-        assert_eq!(buffer.push(raw("a")), Pushed::Accepted);
+        assert_eq!(buffer.push(raw("b")), Pushed::Accepted);
+        assert_eq!(buffer.push(raw("c")), Pushed::Lost);
+        assert_eq!(
+            buffer.push(raw("a")),
+            Pushed::Accepted,
+            "repeats are still counted"
+        );
         assert_eq!(buffer.lost(), 1);
-        assert!(shards >= 4);
+        let mut drained = Vec::new();
+        buffer.drain(&mut drained);
+        assert_eq!(drained.len(), 2);
+        assert_eq!(
+            buffer.push(raw("c")),
+            Pushed::Accepted,
+            "draining frees the budget"
+        );
     }
 }
