@@ -35,6 +35,26 @@ fn tracker(dir: &tempfile::TempDir) -> (ErrorTracker, Dispatch) {
     (tracker, dispatch)
 }
 
+/// Runs `emit` against a fresh tracker and file per iteration, timing it up to a completed
+/// flush; `check` then asserts nothing was lost, outside the timed part.
+fn timed(iterations: u64, emit: impl Fn(&Dispatch), check: impl Fn(&ErrorTracker)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iterations {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (tracker, dispatch) = tracker(&dir);
+        let start = Instant::now();
+        emit(&dispatch);
+        assert!(
+            tracker.flush(Duration::from_secs(120)),
+            "{:?}",
+            tracker.stats()
+        );
+        total += start.elapsed();
+        check(&tracker);
+    }
+    total
+}
+
 fn distinct_errors(c: &mut Criterion) {
     const ERRORS: usize = 100_000;
     let messages: Vec<String> = (0..ERRORS)
@@ -46,31 +66,25 @@ fn distinct_errors(c: &mut Criterion) {
         .throughput(Throughput::Elements(ERRORS as u64));
     group.bench_function("100k_distinct_errors_into_redb", |b| {
         b.iter_custom(|iterations| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iterations {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let (tracker, dispatch) = tracker(&dir);
-                let start = Instant::now();
-                tracing::dispatcher::with_default(&dispatch, || {
-                    for message in &messages {
-                        tracing::error!("{}", message);
-                    }
-                });
-                assert!(
-                    tracker.flush(Duration::from_secs(120)),
-                    "{:?}",
-                    tracker.stats()
-                );
-                total += start.elapsed();
+            timed(
+                iterations,
+                |dispatch| {
+                    tracing::dispatcher::with_default(dispatch, || {
+                        for message in &messages {
+                            tracing::error!("{}", message);
+                        }
+                    })
+                },
                 // The figure only counts if nothing was lost on the way.
-                assert_eq!(
-                    tracker.stats().stored,
-                    ERRORS as u64,
-                    "{:?}",
-                    tracker.stats()
-                );
-            }
-            total
+                |tracker| {
+                    assert_eq!(
+                        tracker.stats().stored,
+                        ERRORS as u64,
+                        "{:?}",
+                        tracker.stats()
+                    )
+                },
+            )
         })
     });
     group.finish();
@@ -84,33 +98,31 @@ fn repeated_error(c: &mut Criterion) {
         .throughput(Throughput::Elements(2 * PER_THREAD as u64));
     group.bench_function("1m_repeats_of_one_error_2_threads_into_redb", |b| {
         b.iter_custom(|iterations| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iterations {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let (tracker, dispatch) = tracker(&dir);
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    for _ in 0..2 {
-                        let dispatch = dispatch.clone();
-                        scope.spawn(move || {
-                            tracing::dispatcher::with_default(&dispatch, || {
-                                for i in 0..PER_THREAD {
-                                    tracing::error!(attempt = i, "payment failed");
-                                }
-                            })
-                        });
-                    }
-                });
-                assert!(tracker.flush(Duration::from_secs(120)));
-                total += start.elapsed();
-                let page = tracker.errors(1).expect("list");
-                assert_eq!(
-                    page.items[0].count,
-                    2 * PER_THREAD as u64,
-                    "counted exactly"
-                );
-            }
-            total
+            timed(
+                iterations,
+                |dispatch| {
+                    std::thread::scope(|scope| {
+                        for _ in 0..2 {
+                            let dispatch = dispatch.clone();
+                            scope.spawn(move || {
+                                tracing::dispatcher::with_default(&dispatch, || {
+                                    for i in 0..PER_THREAD {
+                                        tracing::error!(attempt = i, "payment failed");
+                                    }
+                                })
+                            });
+                        }
+                    })
+                },
+                |tracker| {
+                    let page = tracker.errors(1).expect("list");
+                    assert_eq!(
+                        page.items[0].count,
+                        2 * PER_THREAD as u64,
+                        "counted exactly"
+                    );
+                },
+            )
         })
     });
     group.finish();

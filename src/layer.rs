@@ -166,6 +166,9 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         // `Level` orders more verbose as greater: this keeps ERROR (and WARN when asked for).
+        // The comparison is the whole cost of a non-error event: answering
+        // `Interest::never()` from `register_callsite` instead would silence the other
+        // layers of the subscriber (the `fmt` layer) for that callsite too.
         if *event.metadata().level() > self.hooks.shared.settings.level {
             return;
         }
