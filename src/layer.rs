@@ -18,7 +18,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::occurrence::Level;
 use crate::record::{FieldRecorder, RawFields, RawLocation, RawOccurrence, RawSpan};
-use crate::scope::Scope;
+use crate::scope::{SCOPE_TARGET, Scope};
 use crate::shared::{Shared, enter_tracker};
 
 /// What a span carries for the tracker, kept in the span's extensions.
@@ -207,11 +207,17 @@ where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     let mut spans = Vec::new();
+    let mut kept = 0;
     let mut omitted = 0;
     for span in scope {
-        if spans.len() == max_depth {
-            omitted += 1;
-            continue;
+        // Scope spans are kept whatever the depth: they are no place in the code (they are
+        // left out of the trace later) but carry extras that must not be cut off.
+        if span.metadata().target() != SCOPE_TARGET {
+            if kept == max_depth {
+                omitted += 1;
+                continue;
+            }
+            kept += 1;
         }
         let extensions = span.extensions();
         let state = extensions.get::<SpanState>();

@@ -83,6 +83,13 @@ impl Shared {
         }
         let deadline = Instant::now() + timeout;
         let mut progress = self.progress.lock();
+        if progress.processed >= target {
+            return true;
+        }
+        // One prompt write per flush; after that a failing store is left to its back-off
+        // rather than retried for as long as someone waits.
+        self.flush_requested.store(true, Ordering::SeqCst);
+        self.buffer.wake_worker();
         loop {
             if progress.processed >= target {
                 return true;
@@ -90,7 +97,6 @@ impl Shared {
             if !progress.worker_running {
                 return false;
             }
-            self.buffer.wake_worker();
             if self
                 .progress_changed
                 .wait_until(&mut progress, deadline)

@@ -124,6 +124,8 @@ impl Builder {
     }
 
     /// Keeps errors in the redb file at `path` (created if missing; its directory must exist).
+    /// A store set with [`Builder::store`], [`Builder::shared_store`] or
+    /// [`Builder::in_memory`] takes precedence.
     pub fn database_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.store_config.backend = StoreBackend::Redb;
         self.store_config.path = path.into();

@@ -82,6 +82,27 @@ fn a_thousand_nested_spans_are_bounded() {
 }
 
 #[test]
+fn a_scope_beyond_the_depth_limit_keeps_its_extras() {
+    let (_tracker, groups) = run(common::builder().max_span_depth(2), || {
+        let _scope = error_tracker::configure_scope(|s| {
+            s.set_extra("tenant", "acme");
+        });
+        let _a = info_span!("a").entered();
+        let _b = info_span!("b").entered();
+        let _c = info_span!("c").entered();
+        error!("deep");
+    });
+    let sample = &single(&groups).samples[0];
+    assert_eq!(sample.extras["tenant"], "acme");
+    let names: Vec<&str> = sample.spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["b", "c"]);
+    assert_eq!(
+        sample.spans_omitted, 1,
+        "the scope span is not counted as omitted"
+    );
+}
+
+#[test]
 fn non_ascii_and_control_characters_survive() {
     let text = "ошибка \u{0}\u{1b}[31m 🔥 \r\n\t 错误 \u{202e}";
     let (_tracker, groups) = run(common::builder().max_value_len(12), || {

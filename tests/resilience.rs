@@ -107,6 +107,33 @@ fn flush_reports_false_while_the_store_fails() {
 }
 
 #[test]
+fn each_flush_forces_one_prompt_attempt_despite_the_back_off() {
+    // With a 10 s interval the back-off after a failure is 20 s: only a forced attempt can
+    // store the error within the flushes below.
+    let builder = common::builder()
+        .store(flaky(2, false))
+        .flush_interval(Duration::from_secs(10))
+        .shutdown_timeout(Duration::from_millis(100));
+    let (tracker, dispatch) = setup(builder);
+    tracing::dispatcher::with_default(&dispatch, || tracing::error!("disk full"));
+    // The capture wakes the idle worker, whose first attempt fails.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(tracker.stats().store_failures, 1);
+    assert!(
+        !tracker.flush(Duration::from_millis(300)),
+        "{:?}",
+        tracker.stats()
+    );
+    assert!(
+        tracker.flush(Duration::from_secs(5)),
+        "{:?}",
+        tracker.stats()
+    );
+    assert_eq!(tracker.stats().store_failures, 2);
+    assert_eq!(tracker.errors(1).unwrap().items[0].count, 1);
+}
+
+#[test]
 fn a_panicking_store_is_contained_and_counted() {
     let builder = common::builder()
         .store(flaky(1, true))

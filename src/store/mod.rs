@@ -286,7 +286,7 @@ pub enum StoreError {
 ///
 /// Implementations must be cheap to share between the worker thread and readers, and must
 /// add counts in [`Store::record`] rather than overwrite them, so that several writers never
-/// lose an occurrence. The conformance tests in `tests/store_contract.rs` describe the
+/// lose an occurrence. The conformance checks in `tests/contract/mod.rs` (run by `tests/store_contract.rs`) describe the
 /// contract in full.
 pub trait Store: Send + Sync + 'static {
     /// Adds a batch of coalesced occurrences, creating groups as needed; one transaction per

@@ -41,8 +41,10 @@ pub enum Durability {
     /// time.
     #[default]
     Immediate,
-    /// Commits reach the disk at most a second later; a crash of the machine or a kill of the
-    /// process may lose that last second, never the file's consistency. Commits are cheaper.
+    /// Commits are cheaper and reach the disk later: a commit is made durable when a later
+    /// one comes a second or more after the last durable commit, and when the store is
+    /// closed. A crash or a kill may lose the commits since the last durable one (with few
+    /// errors, that can be more than a second's worth), never the file's consistency.
     ///
     /// redb refuses non-durable commits on a file shared between processes, so with this
     /// setting the store opens the file *exclusively*: while it is open, no other process
