@@ -520,21 +520,18 @@ impl<'a> FieldRecorder<'a> {
     }
 
     fn text(&mut self, field: &Field, text: CompactString) {
-        if let Some(parts) = &mut self.event {
-            match field.name() {
-                "message" => return parts.message = Some(text),
-                "fingerprint" => return parts.custom_fingerprint = Some(text),
-                name if is_error_field(name) && parts.chain.is_empty() => {
-                    parts.chain.push(RawLink {
-                        kind: Cow::Borrowed("error"),
-                        message: text,
-                    });
-                    return;
-                }
-                _ => {}
-            }
+        let Some(parts) = &mut self.event else {
+            return self.push(field, RawValue::Str(text));
+        };
+        match field.name() {
+            "message" => parts.message = Some(text),
+            "fingerprint" => parts.custom_fingerprint = Some(text),
+            name if is_error_field(name) && parts.chain.is_empty() => parts.chain.push(RawLink {
+                kind: Cow::Borrowed("error"),
+                message: text,
+            }),
+            _ => self.push(field, RawValue::Str(text)),
         }
-        self.push(field, RawValue::Str(text));
     }
 }
 

@@ -60,10 +60,13 @@ fn messages_with_ids_from_several_threads_count_exactly() {
 fn distinct_errors_beyond_the_buffer_are_counted_as_lost_not_held() {
     // A store that blocks until released keeps the worker busy, so the buffer fills.
     let gate = Arc::new(parking_lot::Mutex::new(()));
-    let store = GatedStore {
-        gate: gate.clone(),
-        inner: error_tracker::MemoryStore::new(),
-    };
+    let store = common::HookedStore::new({
+        let gate = gate.clone();
+        move || {
+            drop(gate.lock());
+            Ok(())
+        }
+    });
     let (tracker, dispatch) = setup(common::builder().store(store).max_pending_errors(64));
     let held = gate.lock();
     tracing::dispatcher::with_default(&dispatch, || {
@@ -92,51 +95,4 @@ fn distinct_errors_beyond_the_buffer_are_counted_as_lost_not_held() {
         "memory stays bounded: {}",
         groups.len()
     );
-}
-
-struct GatedStore {
-    gate: Arc<parking_lot::Mutex<()>>,
-    inner: error_tracker::MemoryStore,
-}
-
-impl error_tracker::Store for GatedStore {
-    fn record(
-        &self,
-        batch: &[error_tracker::store::GroupUpdate],
-    ) -> Result<Vec<error_tracker::store::RecordOutcome>, error_tracker::StoreError> {
-        let _open = self.gate.lock();
-        self.inner.record(batch)
-    }
-    fn list(
-        &self,
-        q: &error_tracker::ListQuery,
-    ) -> Result<error_tracker::Page<error_tracker::ErrorSummary>, error_tracker::StoreError> {
-        self.inner.list(q)
-    }
-    fn get(
-        &self,
-        fp: &str,
-    ) -> Result<Option<error_tracker::ErrorGroup>, error_tracker::StoreError> {
-        self.inner.get(fp)
-    }
-    fn set_status(
-        &self,
-        fp: &str,
-        s: error_tracker::Status,
-    ) -> Result<bool, error_tracker::StoreError> {
-        self.inner.set_status(fp, s)
-    }
-    fn delete(&self, fp: &str) -> Result<bool, error_tracker::StoreError> {
-        self.inner.delete(fp)
-    }
-    fn purge(&self, cutoff: time::OffsetDateTime) -> Result<u64, error_tracker::StoreError> {
-        self.inner.purge(cutoff)
-    }
-    fn hourly_counts(
-        &self,
-        fp: &str,
-        since: time::OffsetDateTime,
-    ) -> Result<Vec<(time::OffsetDateTime, u64)>, error_tracker::StoreError> {
-        self.inner.hourly_counts(fp, since)
-    }
 }

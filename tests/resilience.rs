@@ -5,61 +5,24 @@ mod common;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::setup;
-use error_tracker::store::{GroupUpdate, RecordOutcome};
-use error_tracker::{
-    ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, Status, Store, StoreError,
-};
+use common::{HookedStore, setup};
+use error_tracker::StoreError;
 
-/// Fails (or panics) on the first `failures` writes, then works.
-struct Flaky {
+/// A store that fails (or panics) on its first `failures` writes, then works.
+fn flaky(
     failures: u32,
     panic: bool,
-    attempts: AtomicU32,
-    inner: MemoryStore,
-}
-
-impl Store for Flaky {
-    fn record(&self, batch: &[GroupUpdate]) -> Result<Vec<RecordOutcome>, StoreError> {
-        if self.attempts.fetch_add(1, Ordering::SeqCst) < self.failures {
-            if self.panic {
+) -> HookedStore<impl Fn() -> Result<(), StoreError> + Send + Sync + 'static> {
+    let attempts = AtomicU32::new(0);
+    HookedStore::new(move || {
+        if attempts.fetch_add(1, Ordering::SeqCst) < failures {
+            if panic {
                 panic!("store bug");
             }
             return Err(StoreError::Unavailable("database is locked".into()));
         }
-        self.inner.record(batch)
-    }
-    fn list(&self, q: &ListQuery) -> Result<Page<ErrorSummary>, StoreError> {
-        self.inner.list(q)
-    }
-    fn get(&self, fp: &str) -> Result<Option<ErrorGroup>, StoreError> {
-        self.inner.get(fp)
-    }
-    fn set_status(&self, fp: &str, s: Status) -> Result<bool, StoreError> {
-        self.inner.set_status(fp, s)
-    }
-    fn delete(&self, fp: &str) -> Result<bool, StoreError> {
-        self.inner.delete(fp)
-    }
-    fn purge(&self, cutoff: time::OffsetDateTime) -> Result<u64, StoreError> {
-        self.inner.purge(cutoff)
-    }
-    fn hourly_counts(
-        &self,
-        fp: &str,
-        since: time::OffsetDateTime,
-    ) -> Result<Vec<(time::OffsetDateTime, u64)>, StoreError> {
-        self.inner.hourly_counts(fp, since)
-    }
-}
-
-fn flaky(failures: u32, panic: bool) -> Flaky {
-    Flaky {
-        failures,
-        panic,
-        attempts: AtomicU32::new(0),
-        inner: MemoryStore::new(),
-    }
+        Ok(())
+    })
 }
 
 #[test]

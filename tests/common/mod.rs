@@ -52,3 +52,61 @@ pub fn single(groups: &[ErrorGroup]) -> &ErrorGroup {
     assert_eq!(groups.len(), 1, "expected one group, got {groups:#?}");
     &groups[0]
 }
+
+/// A memory store whose `record` first runs `before_record`: it may block, fail or panic, to
+/// show how the tracker copes with a slow or broken store. Everything else is delegated.
+pub struct HookedStore<F> {
+    pub inner: error_tracker::MemoryStore,
+    pub before_record: F,
+}
+
+impl<F> HookedStore<F> {
+    pub fn new(before_record: F) -> Self {
+        HookedStore {
+            inner: error_tracker::MemoryStore::new(),
+            before_record,
+        }
+    }
+}
+
+impl<F> error_tracker::Store for HookedStore<F>
+where
+    F: Fn() -> Result<(), error_tracker::StoreError> + Send + Sync + 'static,
+{
+    fn record(
+        &self,
+        batch: &[error_tracker::store::GroupUpdate],
+    ) -> Result<Vec<error_tracker::store::RecordOutcome>, error_tracker::StoreError> {
+        (self.before_record)()?;
+        self.inner.record(batch)
+    }
+    fn list(
+        &self,
+        q: &ListQuery,
+    ) -> Result<error_tracker::Page<error_tracker::ErrorSummary>, error_tracker::StoreError> {
+        self.inner.list(q)
+    }
+    fn get(&self, fp: &str) -> Result<Option<ErrorGroup>, error_tracker::StoreError> {
+        self.inner.get(fp)
+    }
+    fn set_status(
+        &self,
+        fp: &str,
+        s: error_tracker::Status,
+    ) -> Result<bool, error_tracker::StoreError> {
+        self.inner.set_status(fp, s)
+    }
+    fn delete(&self, fp: &str) -> Result<bool, error_tracker::StoreError> {
+        self.inner.delete(fp)
+    }
+    fn purge(&self, cutoff: time::OffsetDateTime) -> Result<u64, error_tracker::StoreError> {
+        self.inner.purge(cutoff)
+    }
+    fn hourly_counts(
+        &self,
+        fp: &str,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<(time::OffsetDateTime, u64)>, error_tracker::StoreError> {
+        self.inner.hourly_counts(fp, since)
+    }
+}
