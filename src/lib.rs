@@ -41,6 +41,8 @@
 mod buffer;
 mod capture;
 pub mod config;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod fingerprint;
 mod layer;
 mod mask;

@@ -425,3 +425,13 @@ impl ErrorTracker {
         }
     }
 }
+
+#[cfg(feature = "dashboard")]
+impl ErrorTracker {
+    /// A web dashboard over this tracker's store, with its page size. It denies every request
+    /// until given a [`crate::dashboard::ViewPermission`] with
+    /// [`crate::dashboard::Dashboard::permission`].
+    pub fn dashboard(&self) -> crate::dashboard::Dashboard {
+        crate::dashboard::Dashboard::new(self.store().clone()).page_size(self.page_size())
+    }
+}

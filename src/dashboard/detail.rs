@@ -1,0 +1,234 @@
+//! The detail page of one error: summary, actions, charts, integrations and samples.
+
+use maud::{Markup, html};
+use time::OffsetDateTime;
+
+use super::Base;
+use super::charts::{self, Bucket};
+use super::html::{count, hidden, kv_table, short_location, status_badge, timestamp, when};
+use crate::occurrence::Occurrence;
+use crate::store::{ErrorGroup, Status};
+
+/// What the detail page shows.
+pub(crate) struct DetailView<'a> {
+    pub(crate) base: &'a Base,
+    pub(crate) group: &'a ErrorGroup,
+    pub(crate) hourly: &'a [Bucket],
+    pub(crate) daily: &'a [Bucket],
+    pub(crate) csrf_token: &'a str,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// The detail page's body.
+pub(crate) fn render(view: &DetailView<'_>) -> Markup {
+    let DetailView {
+        base,
+        group,
+        hourly,
+        daily,
+        csrf_token,
+        now,
+    } = view;
+    let error = &group.summary;
+    let location = &error.location;
+    html! {
+        p.crumbs { a href=(base.home) { "← All errors" } }
+        section.headline {
+            div {
+                h1 { span.kind { (error.kind) } }
+                p.message { (error.message) }
+            }
+            div.status { (status_badge(error.status, error.regressed)) }
+        }
+        (actions(base, &error.fingerprint, error.status, csrf_token))
+        section.facts {
+            dl {
+                div { dt { "Occurrences" } dd.big { (count(error.count)) } }
+                div { dt { "First seen" } dd { (when(error.first_seen, *now)) br; small.muted { (timestamp(error.first_seen)) } } }
+                div { dt { "Last seen" } dd { (when(error.last_seen, *now)) br; small.muted { (timestamp(error.last_seen)) } } }
+                div { dt { "Level" } dd { (error.level.as_str()) } }
+                div { dt { "Location" } dd { code { (short_location(location)) } } }
+                div { dt { "Target" } dd { code { (location.target) } } }
+                @if let Some(module) = &location.module {
+                    div { dt { "Module" } dd { code { (module) } } }
+                }
+                div { dt { "Fingerprint" } dd { code { (error.fingerprint) } " " small.muted { "v" (error.grouping_version) } } }
+            }
+        }
+        section.charts {
+            h2 { "Occurrences" }
+            (charts::bar_chart(
+                "Per hour, last 24 hours (UTC)",
+                hourly,
+                |b| format!("{:02}:00–{:02}:59 UTC, {}", b.start.hour(), b.start.hour(), b.start.date()),
+                |i, b| (i % 3 == 0).then(|| format!("{:02}h", b.start.hour())),
+            ))
+            (charts::bar_chart(
+                "Per day, last 30 days (UTC)",
+                daily,
+                |b| b.start.date().to_string(),
+                |i, b| (i % 5 == 0 || i + 1 == daily.len()).then(|| format!("{} {}", b.start.day(), short_month(b.start.month()))),
+            ))
+        }
+        (integrations(group))
+        section.samples {
+            h2 {
+                "Samples "
+                span.muted { "(" (group.samples.len()) " kept"
+                    @if group.dropped_samples > 0 { ", " (count(group.dropped_samples)) " not kept" }
+                ")" }
+            }
+            @if group.samples.is_empty() {
+                p.muted { "No sample was kept for this error." }
+            }
+            // Newest first; the newest is open.
+            @for (i, sample) in group.samples.iter().rev().enumerate() {
+                (sample_view(sample, i == 0, *now))
+            }
+        }
+    }
+}
+
+fn short_month(month: time::Month) -> &'static str {
+    use time::Month::*;
+    match month {
+        January => "Jan",
+        February => "Feb",
+        March => "Mar",
+        April => "Apr",
+        May => "May",
+        June => "Jun",
+        July => "Jul",
+        August => "Aug",
+        September => "Sep",
+        October => "Oct",
+        November => "Nov",
+        December => "Dec",
+    }
+}
+
+/// The action buttons; delete hides behind a disclosure, so that it takes two clicks.
+fn actions(base: &Base, fingerprint: &str, status: Status, csrf_token: &str) -> Markup {
+    let here = base.path(&format!("/error/{fingerprint}"));
+    let form = |action: &str, label: &str, return_to: &str, class: &str| {
+        html! {
+            form.inline method="post" action=(format!("{here}/{action}")) {
+                (hidden(super::csrf::FIELD_NAME, csrf_token))
+                (hidden("return_to", return_to))
+                button type="submit" class=(class) { (label) }
+            }
+        }
+    };
+    html! {
+        div.actions {
+            @if status != Status::Resolved { (form("resolve", "Resolve", &here, "resolve")) }
+            @if status != Status::Ignored { (form("ignore", "Ignore", &here, "ignore")) }
+            @if status != Status::Unresolved { (form("reopen", "Reopen", &here, "reopen")) }
+            details.delete {
+                summary { "Delete…" }
+                p.muted { "Deletes the error, its samples and its counts. A new occurrence starts a new error." }
+                (form("delete", "Delete this error", &base.home, "danger"))
+            }
+        }
+    }
+}
+
+/// Ticket reference and notification state.
+///
+/// The store does not record either yet; when it does, their rows go here (the ticket's
+/// reference and link, when and to whom the error was last notified).
+fn integrations(_group: &ErrorGroup) -> Markup {
+    html! {
+        section.integrations {
+            h2 { "Ticket and notifications" }
+            dl.inline {
+                div { dt { "Ticket" } dd.muted { "None recorded" } }
+                div { dt { "Notifications" } dd.muted { "None recorded" } }
+            }
+        }
+    }
+}
+
+fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
+    let thread = match &sample.thread.name {
+        Some(name) => format!("{name} ({})", sample.thread.id),
+        None => sample.thread.id.clone(),
+    };
+    // A request context (from the HTTP middleware, or set by hand) is shown on its own.
+    let request = sample.extras.get("request");
+    html! {
+        details.sample open[open] {
+            summary {
+                (when(sample.time, now)) " · " (timestamp(sample.time))
+                @if sample.truncated { " " span.badge.warn title="At least one value was cut to the length limit" { "truncated" } }
+            }
+            div.sample-body {
+                p.message { (sample.message) }
+                dl.inline {
+                    div { dt { "Kind" } dd { code { (sample.kind) } } }
+                    div { dt { "Level" } dd { (sample.level.as_str()) } }
+                    div { dt { "Location" } dd { code { (short_location(&sample.location)) } } }
+                    div { dt { "Thread" } dd { code { (thread) } } }
+                    div { dt { "Host" } dd { (sample.host) } }
+                    div { dt { "Process" } dd { (sample.process_id) } }
+                    div { dt { "Id" } dd { code { (sample.id) } } }
+                }
+                @if !sample.error_chain.is_empty() {
+                    h3 { "Error chain" }
+                    ol.chain {
+                        @for link in &sample.error_chain {
+                            li { code { (link.kind) } ": " (link.message) }
+                        }
+                    }
+                }
+                @if let Some(request) = request {
+                    h3 { "Request" }
+                    @match request.as_object() {
+                        Some(map) => (kv_table(map.iter().map(|(k, v)| (k.as_str(), v)))),
+                        None => (super::html::value(request)),
+                    }
+                }
+                h3 { "Fields" }
+                (kv_table(sample.fields.iter().map(|(k, v)| (k.as_str(), v))))
+                h3 { "Span trace" }
+                @if sample.spans.is_empty() {
+                    p.muted { "Not raised inside a span." }
+                } @else {
+                    ol.spans {
+                        @if sample.spans_omitted > 0 {
+                            li.muted { (sample.spans_omitted) " outer spans left out" }
+                        }
+                        @for span in &sample.spans {
+                            li {
+                                code.span-name { (span.target) "::" (span.name) }
+                                @if let (Some(file), Some(line)) = (&span.file, span.line) {
+                                    " " small.muted { (file) ":" (line) }
+                                }
+                                @if !span.fields.is_empty() {
+                                    (kv_table(span.fields.iter().map(|(k, v)| (k.as_str(), v))))
+                                }
+                            }
+                        }
+                    }
+                }
+                h3 { "Extras" }
+                (kv_table(sample.extras.iter().filter(|(k, _)| k.as_str() != "request").map(|(k, v)| (k.as_str(), v))))
+                h3 { "Tags" }
+                @if sample.tags.is_empty() {
+                    p.muted { "None." }
+                } @else {
+                    p.tags {
+                        @for (key, value) in &sample.tags {
+                            span.tag { (key) "=" (value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string())) }
+                            " "
+                        }
+                    }
+                }
+                @if let Some(user) = &sample.user {
+                    h3 { "User" }
+                    (super::html::value(user))
+                }
+            }
+        }
+    }
+}
