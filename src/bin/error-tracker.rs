@@ -1,0 +1,625 @@
+//! `error-tracker`: list, inspect and manage the errors in a database file, or serve the web
+//! dashboard for it, while the application keeps writing to it. See `docs/cli.md`.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use comfy_table::{ContentArrangement, Table, presets};
+use error_tracker::dashboard::{AllowAll, BasicAuth, BearerToken, Dashboard, LoopbackOnly};
+use error_tracker::{
+    ErrorGroup, ErrorSummary, ListQuery, Page, RedbStore, Status, Store, StoreError,
+};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Exit code for a failure (database missing, locked, unreadable...).
+const EXIT_FAILURE: u8 = 1;
+/// Exit code when the error asked for does not exist.
+const EXIT_NOT_FOUND: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "error-tracker",
+    version,
+    about = "Look at and manage the errors an application stored with error-tracker."
+)]
+struct Cli {
+    /// The database file (the application's `store.path`).
+    #[arg(
+        long,
+        global = true,
+        env = "ERROR_TRACKER_DB",
+        default_value = "error_tracker.redb"
+    )]
+    db: PathBuf,
+    /// Print JSON instead of tables and text, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List errors, most recently seen first.
+    List(ListArgs),
+    /// Show one error with its newest sample.
+    Show {
+        /// The error's fingerprint (as listed).
+        fingerprint: String,
+    },
+    /// Mark an error resolved: a new occurrence reopens it as a regression.
+    Resolve {
+        /// The error's fingerprint.
+        fingerprint: String,
+    },
+    /// Mark an error ignored: still counted, never notified.
+    Ignore {
+        /// The error's fingerprint.
+        fingerprint: String,
+    },
+    /// Mark an error unresolved again.
+    Reopen {
+        /// The error's fingerprint.
+        fingerprint: String,
+    },
+    /// Delete an error with its samples and counts.
+    Delete {
+        /// The error's fingerprint.
+        fingerprint: String,
+    },
+    /// Delete every error not seen for a while.
+    Purge {
+        /// How long: `30d`, `12h`, `2weeks`, `90days`...
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+    },
+    /// Write every error with its samples.
+    Export {
+        /// The output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Serve the web dashboard for the database.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// The page (from 1).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    page: u64,
+    /// Errors per page.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    page_size: u64,
+    /// Only errors with this status.
+    #[arg(long, value_enum)]
+    status: Option<StatusArg>,
+    /// Only errors whose kind or message contains this text (case-insensitive).
+    #[arg(long)]
+    search: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Let in requests with `Authorization: Bearer TOKEN` (for scripts).
+    #[arg(
+        long,
+        env = "ERROR_TRACKER_TOKEN",
+        hide_env_values = true,
+        group = "access"
+    )]
+    token: Option<String>,
+    /// Let in a browser with this user name and password: `USER:PASSWORD`.
+    #[arg(
+        long,
+        env = "ERROR_TRACKER_BASIC",
+        hide_env_values = true,
+        group = "access"
+    )]
+    basic: Option<String>,
+    /// Let in every request (only behind something that checks who gets there).
+    #[arg(long, group = "access")]
+    allow_all: bool,
+    /// Errors per page.
+    #[arg(long, default_value_t = 10)]
+    page_size: usize,
+    /// The name in the page header, for instance the service's name.
+    #[arg(long, default_value = "Errors")]
+    title: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// A JSON array of errors, each with its samples.
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusArg {
+    Unresolved,
+    Resolved,
+    Ignored,
+}
+
+impl From<StatusArg> for Status {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Unresolved => Status::Unresolved,
+            StatusArg::Resolved => Status::Resolved,
+            StatusArg::Ignored => Status::Ignored,
+        }
+    }
+}
+
+/// Why the command failed, with the exit code to use.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Self {
+        let hint = match &err {
+            StoreError::Unavailable(_) => {
+                " (a process holding the file exclusively, such as an application using \
+                 `store.durability = \"eventual\"`, keeps other processes out)"
+            }
+            _ => "",
+        };
+        Failure {
+            code: EXIT_FAILURE,
+            message: format!("{err}{hint}"),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Self {
+        Failure {
+            code: EXIT_FAILURE,
+            message: err.to_string(),
+        }
+    }
+}
+
+fn not_found(fingerprint: &str) -> Failure {
+    Failure {
+        code: EXIT_NOT_FOUND,
+        message: format!("no error with fingerprint {fingerprint:?}"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `error-tracker list | head`: the reader left, which is not a failure.
+        Err(failure) if failure.message.contains("Broken pipe") => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// Refuses a missing file up front: opening for writing would create an empty database.
+fn existing(path: &Path) -> Result<(), Failure> {
+    if path.is_file() {
+        return Ok(());
+    }
+    Err(Failure {
+        code: EXIT_FAILURE,
+        message: format!(
+            "no database at {}: give the application's database file with --db PATH or \
+             ERROR_TRACKER_DB",
+            path.display()
+        ),
+    })
+}
+
+fn open_read(path: &Path) -> Result<RedbStore, Failure> {
+    existing(path)?;
+    Ok(RedbStore::open_read_only(path)?)
+}
+
+fn open_write(path: &Path) -> Result<RedbStore, Failure> {
+    existing(path)?;
+    Ok(RedbStore::open(path)?)
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    match &cli.command {
+        Command::List(args) => {
+            let store = open_read(&cli.db)?;
+            let mut query = ListQuery::page(args.page as usize, args.page_size as usize);
+            query.status = args.status.map(Status::from);
+            query.search = args.search.clone();
+            let page = store.list(&query)?;
+            if cli.json {
+                write_json(&mut out, &page)?;
+            } else {
+                print_list(&mut out, &page, args)?;
+            }
+        }
+        Command::Show { fingerprint } => {
+            let store = open_read(&cli.db)?;
+            let group = store
+                .get(fingerprint)?
+                .ok_or_else(|| not_found(fingerprint))?;
+            if cli.json {
+                write_json(&mut out, &group)?;
+            } else {
+                print_group(&mut out, &group)?;
+            }
+        }
+        Command::Resolve { fingerprint } => {
+            set_status(cli, &mut out, fingerprint, Status::Resolved)?
+        }
+        Command::Ignore { fingerprint } => set_status(cli, &mut out, fingerprint, Status::Ignored)?,
+        Command::Reopen { fingerprint } => {
+            set_status(cli, &mut out, fingerprint, Status::Unresolved)?
+        }
+        Command::Delete { fingerprint } => {
+            let store = open_write(&cli.db)?;
+            if !store.delete(fingerprint)? {
+                return Err(not_found(fingerprint));
+            }
+            if cli.json {
+                write_json(
+                    &mut out,
+                    &serde_json::json!({"fingerprint": fingerprint, "deleted": true}),
+                )?;
+            } else {
+                writeln!(out, "{fingerprint} deleted")?;
+            }
+        }
+        Command::Purge { older_than } => {
+            let store = open_write(&cli.db)?;
+            let age = time::Duration::try_from(*older_than).map_err(|_| Failure {
+                code: EXIT_FAILURE,
+                message: format!("--older-than {older_than:?} is too long"),
+            })?;
+            let cutoff = OffsetDateTime::now_utc()
+                .checked_sub(age)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            let deleted = store.purge(cutoff)?;
+            if cli.json {
+                write_json(
+                    &mut out,
+                    &serde_json::json!({"deleted": deleted, "before": cutoff.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{deleted} error{} not seen since {} deleted",
+                    if deleted == 1 { "" } else { "s" },
+                    timestamp(cutoff)
+                )?;
+            }
+        }
+        Command::Export {
+            format: Format::Json,
+        } => {
+            let store = open_read(&cli.db)?;
+            export_json(&mut out, &store)?;
+        }
+        Command::Serve(args) => {
+            drop(out);
+            serve(cli, args)?;
+        }
+    }
+    Ok(())
+}
+
+fn set_status(
+    cli: &Cli,
+    out: &mut impl Write,
+    fingerprint: &str,
+    status: Status,
+) -> Result<(), Failure> {
+    let store = open_write(&cli.db)?;
+    if !store.set_status(fingerprint, status)? {
+        return Err(not_found(fingerprint));
+    }
+    if cli.json {
+        write_json(
+            out,
+            &serde_json::json!({"fingerprint": fingerprint, "status": status}),
+        )?;
+    } else {
+        writeln!(out, "{fingerprint} is now {status}")?;
+    }
+    Ok(())
+}
+
+fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<(), Failure> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Every error with its samples as one JSON array, written one error at a time. Errors
+/// deleted while the export runs are left out.
+fn export_json(out: &mut impl Write, store: &RedbStore) -> Result<(), Failure> {
+    let mut fingerprints = Vec::new();
+    let mut page = 1;
+    loop {
+        let listed = store.list(&ListQuery::page(page, 500))?;
+        fingerprints.extend(listed.items.iter().map(|e| e.fingerprint.clone()));
+        if !listed.has_next() {
+            break;
+        }
+        page += 1;
+    }
+    write!(out, "[")?;
+    let mut first = true;
+    for fingerprint in fingerprints {
+        let Some(group) = store.get(&fingerprint)? else {
+            continue;
+        };
+        write!(out, "{}\n  ", if first { "" } else { "," })?;
+        first = false;
+        serde_json::to_writer(&mut *out, &group).map_err(io::Error::from)?;
+    }
+    writeln!(out, "{}]", if first { "" } else { "\n" })?;
+    Ok(())
+}
+
+fn timestamp(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Cuts `text` to `max` characters on one line.
+fn short(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let mut out: String = line.chars().take(max).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn print_list(
+    out: &mut impl Write,
+    page: &Page<ErrorSummary>,
+    args: &ListArgs,
+) -> Result<(), Failure> {
+    if page.total == 0 {
+        writeln!(out, "No errors.")?;
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "FINGERPRINT",
+            "STATUS",
+            "COUNT",
+            "LAST SEEN",
+            "KIND",
+            "MESSAGE",
+        ]);
+    for error in &page.items {
+        let status = if error.regressed && error.status == Status::Unresolved {
+            "regressed".to_owned()
+        } else {
+            error.status.to_string()
+        };
+        table.add_row([
+            error.fingerprint.clone(),
+            status,
+            error.count.to_string(),
+            timestamp(error.last_seen),
+            short(&error.kind, 40),
+            short(&error.message, 80),
+        ]);
+    }
+    if let Some(column) = table.column_mut(2) {
+        column.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
+    writeln!(out, "{table}")?;
+    if page.items.is_empty() {
+        writeln!(out, "Page {} is past the end.", page.page)?;
+    }
+    let mut footer = format!(
+        "Page {} of {} · {} error{}",
+        page.page,
+        page.page_count(),
+        page.total,
+        if page.total == 1 { "" } else { "s" }
+    );
+    if page.has_next() {
+        footer.push_str(&format!(" · next: --page {}", args.page + 1));
+    }
+    writeln!(out, "{footer}")?;
+    Ok(())
+}
+
+fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> {
+    let e = &group.summary;
+    writeln!(out, "{}: {}", e.kind, e.message)?;
+    writeln!(out)?;
+    let location = match (&e.location.file, e.location.line) {
+        (Some(file), Some(line)) => format!("{file}:{line}"),
+        (Some(file), None) => file.clone(),
+        _ => e.location.target.clone(),
+    };
+    let status = if e.regressed && e.status == Status::Unresolved {
+        format!("{} (regressed)", e.status)
+    } else {
+        e.status.to_string()
+    };
+    for (name, value) in [
+        ("Fingerprint", e.fingerprint.clone()),
+        ("Status", status),
+        ("Count", e.count.to_string()),
+        ("First seen", timestamp(e.first_seen)),
+        ("Last seen", timestamp(e.last_seen)),
+        ("Level", e.level.as_str().to_owned()),
+        ("Location", location),
+        ("Target", e.location.target.clone()),
+        (
+            "Samples",
+            format!(
+                "{} kept, {} not kept",
+                group.samples.len(),
+                group.dropped_samples
+            ),
+        ),
+    ] {
+        writeln!(out, "{name:<12} {value}")?;
+    }
+    let Some(sample) = group.samples.last() else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Newest sample ({}, id {})",
+        timestamp(sample.time),
+        sample.id
+    )?;
+    writeln!(out, "  {}", sample.message)?;
+    let thread = sample.thread.name.as_deref().unwrap_or("unnamed");
+    writeln!(
+        out,
+        "  thread {thread} {}, host {}, pid {}",
+        sample.thread.id, sample.host, sample.process_id
+    )?;
+    if !sample.error_chain.is_empty() {
+        writeln!(out, "  Error chain:")?;
+        for link in &sample.error_chain {
+            writeln!(out, "    {}: {}", link.kind, link.message)?;
+        }
+    }
+    let section =
+        |out: &mut dyn Write, name: &str, map: &serde_json::Map<String, Value>| -> io::Result<()> {
+            if map.is_empty() {
+                return Ok(());
+            }
+            writeln!(out, "  {name}:")?;
+            for (key, value) in map {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                writeln!(out, "    {key} = {text}")?;
+            }
+            Ok(())
+        };
+    section(out, "Fields", &sample.fields)?;
+    if !sample.spans.is_empty() {
+        writeln!(out, "  Spans (outermost first):")?;
+        for span in &sample.spans {
+            let fields: Vec<String> = span
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "    {}::{} {}",
+                span.target,
+                span.name,
+                fields.join(" ")
+            )?;
+        }
+    }
+    section(out, "Extras", &sample.extras)?;
+    section(out, "Tags", &sample.tags)?;
+    if let Some(user) = &sample.user {
+        writeln!(out, "  User: {user}")?;
+    }
+    Ok(())
+}
+
+fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
+    let store = Arc::new(open_write(&cli.db)?);
+    let dashboard = Dashboard::new(store)
+        .page_size(args.page_size)
+        .title(args.title.clone());
+    let (dashboard, access) = if let Some(token) = &args.token {
+        (
+            dashboard.permission(BearerToken::new(token)),
+            "requests with the bearer token",
+        )
+    } else if let Some(pair) = &args.basic {
+        let Some((user, password)) = pair.split_once(':') else {
+            return Err(Failure {
+                code: EXIT_FAILURE,
+                message: "--basic takes USER:PASSWORD".to_owned(),
+            });
+        };
+        (
+            dashboard.permission(BasicAuth::new(user, password)),
+            "the user and password given with --basic",
+        )
+    } else if args.allow_all {
+        (dashboard.permission(AllowAll), "everyone (--allow-all)")
+    } else {
+        (
+            dashboard.permission(LoopbackOnly),
+            "clients on this machine only (loopback)",
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|err| Failure {
+                code: EXIT_FAILURE,
+                message: format!("cannot listen on {}: {err}", args.addr),
+            })?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "Serving the errors in {} at http://{addr}/ for {access}. Ctrl-C stops.",
+            cli.db.display()
+        );
+        if !addr.ip().is_loopback()
+            && args.token.is_none()
+            && args.basic.is_none()
+            && !args.allow_all
+        {
+            eprintln!(
+                "note: only clients on this machine are let in; use --basic or --token for others"
+            );
+        }
+        axum::serve(
+            listener,
+            dashboard
+                .router()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+        Ok(())
+    })
+}
