@@ -74,9 +74,50 @@ fn demo_server() -> (tempfile::TempDir, Arc<RedbStore>, Server) {
     let path = dir.path().join("errors.redb");
     capture_demo_errors(&path);
     let store = Arc::new(RedbStore::open(&path).expect("open"));
+    add_history(store.as_ref());
     let dashboard = open_dashboard(store.clone()).title("shop-api");
     let server = Server::start(dashboard.router());
     (dir, store, server)
+}
+
+/// Older errors with some history, so that the pages show more than "just now".
+fn add_history(store: &RedbStore) {
+    let now = time::OffsetDateTime::now_utc();
+    // A noisy error over the last four weeks, busier on weekdays and in the afternoon.
+    for hours_ago in (1..24 * 28).rev().step_by(5) {
+        let at = now - time::Duration::hours(hours_ago);
+        let count = 1 + (hours_ago % 7) * ((hours_ago / 24) % 5 + 1);
+        dashboard_common::record(
+            store,
+            "9f2c4e1a7b3d5c60",
+            "reqwest::Error",
+            "inventory service timed out after 5000 ms",
+            count as u64,
+            at,
+        );
+    }
+    dashboard_common::record(
+        store,
+        "41d0c9e2aa170b3f",
+        "sqlx::Error",
+        "duplicate key value violates unique constraint \"orders_pkey\"",
+        12,
+        now - time::Duration::days(3),
+    );
+    store
+        .set_status("41d0c9e2aa170b3f", error_tracker::Status::Resolved)
+        .unwrap();
+    dashboard_common::record(
+        store,
+        "0c7e51f93b2d8a44",
+        "message",
+        "feature flag service returned an empty list",
+        3,
+        now - time::Duration::days(9),
+    );
+    store
+        .set_status("0c7e51f93b2d8a44", error_tracker::Status::Ignored)
+        .unwrap();
 }
 
 fn fingerprint_of(store: &RedbStore, kind: &str) -> String {
@@ -95,7 +136,7 @@ fn pages_render_in_a_real_browser() {
     let (_dir, store, server) = demo_server();
     let dom = dump_dom(&server.url("/"));
     assert!(dom.contains("<table class=\"errors\">"), "{dom}");
-    assert_eq!(dom.matches("<tr class=\"row\">").count(), 5, "{dom}");
+    assert_eq!(dom.matches("<tr class=\"row\">").count(), 8, "{dom}");
     assert!(dom.contains("QueryFailed"), "{dom}");
     // The hostile message is text in the browser's DOM, not an element.
     assert!(!dom.contains("<script>"), "{dom}");
@@ -131,10 +172,16 @@ fn save_screenshots() {
     std::fs::create_dir_all(&out).unwrap();
     let (_dir, store, server) = demo_server();
     screenshot(&server.url("/"), &out.join("dashboard-list.png"), 640);
-    let fingerprint = fingerprint_of(&store, "QueryFailed");
+    let fingerprint = fingerprint_of(&store, "reqwest::Error");
     screenshot(
         &server.url(&format!("/error/{fingerprint}")),
         &out.join("dashboard-detail.png"),
         1500,
+    );
+    let fingerprint = fingerprint_of(&store, "QueryFailed");
+    screenshot(
+        &server.url(&format!("/error/{fingerprint}")),
+        &out.join("dashboard-sample.png"),
+        2000,
     );
 }

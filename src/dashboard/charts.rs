@@ -114,7 +114,16 @@ pub(crate) fn bar_chart(
                         }
                     }
                     @if let Some(text) = tick(i, bucket) {
-                        text.tick x=(fmt(x + bar / 2.0)) y=(HEIGHT - 4) text-anchor="middle" { (text) }
+                        // The first and last labels are anchored inwards, so that they are
+                        // not cut at the chart's edges.
+                        @let (anchor, tx) = if i == 0 {
+                            ("start", x)
+                        } else if i + 1 == buckets.len() {
+                            ("end", x + bar)
+                        } else {
+                            ("middle", x + bar / 2.0)
+                        };
+                        text.tick x=(fmt(tx)) y=(HEIGHT - 4) text-anchor=(anchor) { (text) }
                     }
                 }
             }

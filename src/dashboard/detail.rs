@@ -120,7 +120,7 @@ fn actions(base: &Base, fingerprint: &str, status: Status, csrf_token: &str) -> 
         }
     };
     html! {
-        div.actions {
+        div.action-bar {
             @if status != Status::Resolved { (form("resolve", "Resolve", &here, "resolve")) }
             @if status != Status::Ignored { (form("ignore", "Ignore", &here, "ignore")) }
             @if status != Status::Unresolved { (form("reopen", "Reopen", &here, "reopen")) }
@@ -149,6 +149,10 @@ fn integrations(_group: &ErrorGroup) -> Markup {
     }
 }
 
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "—" } else { text }
+}
+
 fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
     let thread = match &sample.thread.name {
         Some(name) => format!("{name} ({})", sample.thread.id),
@@ -168,8 +172,8 @@ fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
                     div { dt { "Kind" } dd { code { (sample.kind) } } }
                     div { dt { "Level" } dd { (sample.level.as_str()) } }
                     div { dt { "Location" } dd { code { (short_location(&sample.location)) } } }
-                    div { dt { "Thread" } dd { code { (thread) } } }
-                    div { dt { "Host" } dd { (sample.host) } }
+                    div { dt { "Thread" } dd { code { (or_dash(&thread)) } } }
+                    div { dt { "Host" } dd { (or_dash(&sample.host)) } }
                     div { dt { "Process" } dd { (sample.process_id) } }
                     div { dt { "Id" } dd { code { (sample.id) } } }
                 }
@@ -211,12 +215,12 @@ fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
                         }
                     }
                 }
-                h3 { "Extras" }
-                (kv_table(sample.extras.iter().filter(|(k, _)| k.as_str() != "request").map(|(k, v)| (k.as_str(), v))))
-                h3 { "Tags" }
-                @if sample.tags.is_empty() {
-                    p.muted { "None." }
-                } @else {
+                @if sample.extras.keys().any(|k| k != "request") {
+                    h3 { "Extras" }
+                    (kv_table(sample.extras.iter().filter(|(k, _)| k.as_str() != "request").map(|(k, v)| (k.as_str(), v))))
+                }
+                @if !sample.tags.is_empty() {
+                    h3 { "Tags" }
                     p.tags {
                         @for (key, value) in &sample.tags {
                             span.tag { (key) "=" (value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string())) }

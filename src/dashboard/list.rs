@@ -269,7 +269,7 @@ fn quick_actions(
             form.inline method="post" action=(base.path(&format!("/error/{fingerprint}/{action}"))) {
                 (hidden(super::csrf::FIELD_NAME, csrf_token))
                 (hidden("return_to", return_to))
-                button.small type="submit" class=(action) { (label) }
+                button type="submit" class={ "small " (action) } { (label) }
             }
         }
     }
