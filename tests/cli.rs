@@ -407,3 +407,30 @@ fn serve_shows_what_another_process_writes_and_acts_beside_it() {
         Status::Ignored
     );
 }
+
+#[test]
+fn terminal_escape_sequences_in_stored_text_are_not_printed_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("errors.redb")).unwrap();
+    let hostile = "red \u{1b}[31malert\u{1b}]0;title\u{7}";
+    record(
+        &store,
+        "esc",
+        "E\u{1b}[2J",
+        hostile,
+        1,
+        OffsetDateTime::now_utc(),
+    );
+    drop(store);
+    let db = dir.path().join("errors.redb");
+    for args in [&["list"][..], &["show", "esc"]] {
+        let text = ok(&db, args);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(text.contains("red \\u{1b}[31malert"), "{args:?}: {text}");
+    }
+    // JSON keeps the text exactly, escaped the JSON way.
+    assert_eq!(json(&db, &["show", "esc"])["message"], hostile);
+}

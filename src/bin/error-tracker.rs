@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ContentArrangement, LineStyle, Table, TableStyle};
 use error_tracker::dashboard::{AllowAll, BasicAuth, BearerToken, Dashboard, LoopbackOnly};
 use error_tracker::{
     ErrorGroup, ErrorSummary, ListQuery, Page, RedbStore, Status, Store, StoreError,
@@ -158,6 +158,10 @@ impl From<StatusArg> for Status {
         }
     }
 }
+
+/// Columns aligned, one rule under the header, no other lines: dense and easy to scan.
+const LIST_STYLE: TableStyle =
+    TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─'));
 
 /// Why the command failed, with the exit code to use.
 struct Failure {
@@ -386,10 +390,25 @@ fn timestamp(t: OffsetDateTime) -> String {
     )
 }
 
+/// `text` with control characters (terminal escape sequences included) shown as `\u{..}`
+/// escapes: a stored message must not be able to drive the terminal it is printed on.
+fn clean(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() && c != '\n' {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 /// Cuts `text` to `max` characters on one line.
 fn short(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or_default();
-    let mut out: String = line.chars().take(max).collect();
+    let mut out: String = clean(line).chars().take(max).collect();
     if out.len() < text.len() {
         out.push('…');
     }
@@ -407,7 +426,7 @@ fn print_list(
     }
     let mut table = Table::new();
     table
-        .load_style(presets::UTF8_HORIZONTAL_ONLY)
+        .load_style(LIST_STYLE)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header([
             "FINGERPRINT",
@@ -455,7 +474,7 @@ fn print_list(
 
 fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> {
     let e = &group.summary;
-    writeln!(out, "{}: {}", e.kind, e.message)?;
+    writeln!(out, "{}: {}", clean(&e.kind), clean(&e.message))?;
     writeln!(out)?;
     let location = match (&e.location.file, e.location.line) {
         (Some(file), Some(line)) => format!("{file}:{line}"),
@@ -485,7 +504,7 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
             ),
         ),
     ] {
-        writeln!(out, "{name:<12} {value}")?;
+        writeln!(out, "{name:<12} {}", clean(&value))?;
     }
     let Some(sample) = group.samples.last() else {
         return Ok(());
@@ -497,17 +516,20 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
         timestamp(sample.time),
         sample.id
     )?;
-    writeln!(out, "  {}", sample.message)?;
+    writeln!(out, "  {}", clean(&sample.message))?;
     let thread = sample.thread.name.as_deref().unwrap_or("unnamed");
     writeln!(
         out,
-        "  thread {thread} {}, host {}, pid {}",
-        sample.thread.id, sample.host, sample.process_id
+        "  thread {} {}, host {}, pid {}",
+        clean(thread),
+        clean(&sample.thread.id),
+        clean(&sample.host),
+        sample.process_id
     )?;
     if !sample.error_chain.is_empty() {
         writeln!(out, "  Error chain:")?;
         for link in &sample.error_chain {
-            writeln!(out, "    {}: {}", link.kind, link.message)?;
+            writeln!(out, "    {}: {}", clean(&link.kind), clean(&link.message))?;
         }
     }
     let section =
@@ -521,7 +543,7 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                writeln!(out, "    {key} = {text}")?;
+                writeln!(out, "    {} = {}", clean(key), clean(&text))?;
             }
             Ok(())
         };
@@ -542,16 +564,16 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
             writeln!(
                 out,
                 "    {}::{} {}",
-                span.target,
-                span.name,
-                fields.join(" ")
+                clean(&span.target),
+                clean(&span.name),
+                clean(&fields.join(" "))
             )?;
         }
     }
     section(out, "Extras", &sample.extras)?;
     section(out, "Tags", &sample.tags)?;
     if let Some(user) = &sample.user {
-        writeln!(out, "  User: {user}")?;
+        writeln!(out, "  User: {}", clean(&user.to_string()))?;
     }
     Ok(())
 }

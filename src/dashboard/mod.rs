@@ -281,3 +281,8 @@ async fn guard(State(inner): State<Arc<Inner>>, request: Request, next: Next) ->
         }
     }
 }
+
+/// The examples of `docs/dashboard.md`, compiled as doctests so that the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/dashboard.md")]
+struct DashboardGuide;
