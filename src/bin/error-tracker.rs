@@ -187,8 +187,14 @@ impl From<StoreError> for Failure {
 
 impl From<io::Error> for Failure {
     fn from(err: io::Error) -> Self {
+        // `error-tracker list | head`: the reader left, which is not a failure.
+        let code = if err.kind() == io::ErrorKind::BrokenPipe {
+            0
+        } else {
+            EXIT_FAILURE
+        };
         Failure {
-            code: EXIT_FAILURE,
+            code,
             message: err.to_string(),
         }
     }
@@ -205,8 +211,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        // `error-tracker list | head`: the reader left, which is not a failure.
-        Err(failure) if failure.message.contains("Broken pipe") => ExitCode::SUCCESS,
+        Err(failure) if failure.code == 0 => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {}", failure.message);
             ExitCode::from(failure.code)
