@@ -211,6 +211,25 @@ fn filters_are_kept_by_the_paging_links_and_the_tabs() {
         resolved.body.contains("value=\"failure\""),
         "the search box keeps the text"
     );
+    for (tab, n) in [
+        ("All", 21),
+        ("Unresolved", 10),
+        ("Resolved", 11),
+        ("Ignored", 0),
+    ] {
+        assert!(
+            resolved
+                .body
+                .contains(&format!("{tab} <span class=\"n\">{n}</span>")),
+            "{tab} tab"
+        );
+    }
+    assert!(
+        resolved
+            .body
+            .contains("href=\"/?status=ignored&amp;q=failure\""),
+        "the tabs keep the search"
+    );
 
     let searched = get(&server.url("/?q=number+2"));
     assert_eq!(listed(&searched.body), ["e21", "e20", "e02"]);
@@ -530,6 +549,14 @@ fn hostile_text_is_rendered_inert() {
             Some("text/html; charset=utf-8")
         );
     }
+    let missing = get(&server.url("/error/%3Cscript%3Ealert(4)%3C%2Fscript%3E"));
+    assert_eq!(missing.status, 404);
+    assert!(!missing.body.contains("<script"), "{}", missing.body);
+    assert!(
+        missing.body.contains("&lt;script&gt;alert(4)"),
+        "{}",
+        missing.body
+    );
     let search = get(&server.url("/?q=%22%3E%3Cb%3Ebold"));
     assert!(
         search.body.contains("value=\"&quot;&gt;&lt;b&gt;bold\""),
