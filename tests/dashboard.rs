@@ -140,6 +140,17 @@ fn bad_page_numbers_give_a_clear_page_never_a_500() {
     assert_eq!(link(&past.body, "prev").as_deref(), Some("/?page=5"));
     assert_eq!(link(&past.body, "next"), None);
 
+    let empty = get(&server.url("/?status=ignored&page=3"));
+    assert_eq!(empty.status, 200);
+    assert!(
+        empty
+            .body
+            .contains("Page 3 is past the end: there is 1 page"),
+        "{}",
+        empty.body
+    );
+    assert!(empty.body.contains("Nothing matches these filters"));
+
     let status = get(&server.url("/?status=bogus"));
     assert_eq!(status.status, 200);
     assert!(status.body.contains("“bogus” is not a status"));

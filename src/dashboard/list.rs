@@ -141,7 +141,7 @@ pub(crate) fn render(view: &ListView<'_>) -> Markup {
         now,
     } = view;
     let page_count = page.page_count();
-    let past_end = page.items.is_empty() && page.total > 0;
+    let past_end = page.page as u64 > page_count;
     let this_page = listing_href(base, &filters.query_string(page.page));
     let tab = |label: &str, status: Option<Status>, n: u64| {
         let tab_filters = Filters {
