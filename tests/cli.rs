@@ -302,10 +302,17 @@ struct Served {
 
 impl Served {
     fn start(db: &Path) -> Served {
+        Served::start_with(db, &[])
+    }
+
+    fn start_with(db: &Path, options: &[&str]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_error-tracker"))
             .arg("--db")
             .arg(db)
             .args(["serve", "--addr", "127.0.0.1:0", "--page-size", "50"])
+            .args(options)
+            .env_remove("ERROR_TRACKER_TOKEN")
+            .env_remove("ERROR_TRACKER_BASIC")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -323,7 +330,9 @@ impl Served {
             .unwrap()
             .trim_end_matches('/')
             .to_owned();
-        assert!(line.contains("clients on this machine only"), "{line}");
+        if options.is_empty() {
+            assert!(line.contains("clients on this machine only"), "{line}");
+        }
         Served { child, base }
     }
 }
@@ -433,4 +442,56 @@ fn terminal_escape_sequences_in_stored_text_are_not_printed_raw() {
     }
     // JSON keeps the text exactly, escaped the JSON way.
     assert_eq!(json(&db, &["show", "esc"])["message"], hostile);
+}
+
+#[test]
+fn serve_with_a_password_or_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(numbered_store(dir.path(), 1));
+    let db = dir.path().join("errors.redb");
+
+    let basic = Served::start_with(&db, &["--basic", "admin:s3cret", "--title", "shop-api"]);
+    let refused = dashboard_common::get(&format!("{}/", basic.base));
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let page = read(
+        dashboard_common::client()
+            .get(&format!("{}/", basic.base))
+            .header("authorization", "Basic YWRtaW46czNjcmV0")
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<title>All errors · shop-api</title>"),
+        "{}",
+        page.body
+    );
+
+    let token = Served::start_with(&db, &["--token", "t0ken"]);
+    let api = |value: &str| {
+        dashboard_common::client()
+            .get(&format!("{}/api/errors", token.base))
+            .header("authorization", value)
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(api("Bearer t0ken"), 200);
+    assert_eq!(api("Bearer nope"), 401);
+
+    let both = cli(&db, &["serve", "--token", "a", "--allow-all"]);
+    assert_eq!(both.status.code(), Some(2), "one way in at a time");
+    let bad = cli(
+        &db,
+        &["serve", "--basic", "no-colon", "--addr", "127.0.0.1:0"],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--basic takes USER:PASSWORD"));
 }

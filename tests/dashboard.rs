@@ -745,3 +745,30 @@ fn the_tracker_hands_out_a_dashboard_with_its_page_size() {
         401
     );
 }
+
+#[test]
+fn any_store_will_do() {
+    let store = Arc::new(error_tracker::MemoryStore::new());
+    let now = OffsetDateTime::now_utc();
+    record(store.as_ref(), "m1", "E", "kept in memory", 3, now);
+    let server = Server::start(open_dashboard(store.clone()).router());
+    assert_eq!(listed(&get(&server.url("/")).body), ["m1"]);
+    let detail = get(&server.url("/api/errors/m1"));
+    let body: serde_json::Value = serde_json::from_str(&detail.body).unwrap();
+    let hours = body["per_hour"].as_array().unwrap();
+    let counted: u64 = hours.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 3, "counted in the last 24 hours");
+    let (cookie, token) = session(&get(&server.url("/error/m1")));
+    let resolved = post_form(
+        &server.url("/error/m1/resolve"),
+        Some(&cookie),
+        &[("csrf", &token)],
+        &[],
+    );
+    assert_eq!(resolved.status, 303);
+    assert_eq!(resolved.header("location"), Some("/error/m1"));
+    assert_eq!(
+        store.get("m1").unwrap().unwrap().summary.status,
+        Status::Resolved
+    );
+}
