@@ -61,7 +61,7 @@ pub use mask::{DefaultMasking, Masking, mask_occurrence, scrub_sensitive_values}
 pub use occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecord, ThreadInfo};
 pub use scope::{Scope, ScopeGuard, configure_scope, configure_span_scope, scope_span};
 pub use store::{
-    Durability, ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, RedbOptions, RedbStore,
-    Status, Store, StoreError,
+    Durability, ErrorGroup, ErrorSummary, ListQuery, MemoryStore, NotificationState, Page,
+    RedbOptions, RedbStore, Status, Store, StoreError,
 };
 pub use tracker::{BuildError, Builder, ErrorTracker, TrackerStats};
