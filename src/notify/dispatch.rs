@@ -688,11 +688,21 @@ impl Dispatcher {
             });
             match self.send(notifier.as_ref(), &digest) {
                 Ok(()) => {
-                    self.shared.stats.lock().digests += 1;
                     let now = OffsetDateTime::now_utc();
-                    for (_, group) in &due {
-                        self.remember_sent(group, now);
+                    let states: Vec<(String, NotificationState)> = due
+                        .iter()
+                        .map(|(_, group)| {
+                            let state = self.policy.after_send(group, &group.notification, now);
+                            (group.summary.fingerprint.clone(), state)
+                        })
+                        .collect();
+                    if let Err(err) = self.call_store(|store| store.set_notifications(&states)) {
+                        self.note_error(format!("cannot store what was notified: {err}"));
+                        self.unsaved_states.extend(states);
                     }
+                    // Counted once the errors are marked, so that whoever sees the count
+                    // also sees them notified.
+                    self.shared.stats.lock().digests += 1;
                 }
                 Err(NotifyError::Rejected(_)) => {}
                 Err(_) => return false,

@@ -378,6 +378,17 @@ pub trait Store: Send + Sync + 'static {
         ))
     }
 
+    /// [`Store::set_notification`] for many groups, in one transaction where the backend
+    /// has them (a digest marks every error it lists); returns how many groups exist. The
+    /// default calls [`Store::set_notification`] for each.
+    fn set_notifications(&self, states: &[(String, NotificationState)]) -> Result<u64, StoreError> {
+        let mut found = 0;
+        for (fingerprint, state) in states {
+            found += u64::from(self.set_notification(fingerprint, state)?);
+        }
+        Ok(found)
+    }
+
     /// Stores the reference of the ticket filed for a group, replacing any earlier one;
     /// `false` for an unknown fingerprint. The default fails with
     /// [`StoreError::Unavailable`], like [`Store::set_notification`].

@@ -451,6 +451,19 @@ impl Store for RedbStore {
         })
     }
 
+    fn set_notifications(&self, states: &[(String, NotificationState)]) -> Result<u64, StoreError> {
+        self.write(|tables| {
+            let mut found = 0;
+            for (fingerprint, state) in states {
+                if tables.load_counters(fingerprint)?.is_some() {
+                    notify::merge_notification(tables.groups(), fingerprint, state)?;
+                    found += 1;
+                }
+            }
+            Ok(found)
+        })
+    }
+
     fn set_ticket(&self, fingerprint: &str, ticket: &str) -> Result<bool, StoreError> {
         self.write(|tables| {
             if tables.load_counters(fingerprint)?.is_none() {

@@ -242,6 +242,12 @@ fn keeps_notification_state_tickets_and_regressions(store: &dyn Store) {
         }
     );
     assert!(!store.set_notification("unknown", &sent).unwrap());
+    let many = [
+        ("n".to_owned(), sent.clone()),
+        ("unknown".to_owned(), older),
+    ];
+    assert_eq!(store.set_notifications(&many).unwrap(), 1);
+    assert_eq!(store.get("n").unwrap().unwrap().notification, merged);
 
     assert!(store.set_ticket("n", "TICKET-1").unwrap());
     assert!(!store.set_ticket("unknown", "TICKET-2").unwrap());
