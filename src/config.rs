@@ -154,6 +154,8 @@ pub struct EmailConfig {
     pub smtp_password: Option<String>,
     /// `none` (plain, for a relay on this machine), `starttls` (default) or `tls`.
     pub tls: crate::notify::SmtpTls,
+    /// A PEM file of certificate authorities to trust besides the public ones.
+    pub tls_ca_file: Option<PathBuf>,
     /// Longest wait for the SMTP server at each step, in ms (default 10,000).
     pub timeout_ms: u64,
     /// The dashboard's address; messages link to `{base_url}/{fingerprint}` (or replace a
@@ -187,6 +189,7 @@ impl std::fmt::Debug for EmailConfig {
                 &self.smtp_password.as_ref().map(|_| "<hidden>"),
             )
             .field("tls", &self.tls)
+            .field("tls_ca_file", &self.tls_ca_file)
             .field("timeout_ms", &self.timeout_ms)
             .field("base_url", &self.base_url)
             .field("notify_new", &self.notify_new)
@@ -209,6 +212,7 @@ impl Default for EmailConfig {
             smtp_username: None,
             smtp_password: None,
             tls: crate::notify::SmtpTls::default(),
+            tls_ca_file: None,
             timeout_ms: 10_000,
             base_url: None,
             notify_new: true,
@@ -400,6 +404,7 @@ const KEYS: &[(&str, ValueKind)] = &[
     ("email.smtp_username", ValueKind::Text),
     ("email.smtp_password", ValueKind::Text),
     ("email.tls", ValueKind::Text),
+    ("email.tls_ca_file", ValueKind::Text),
     ("email.timeout_ms", ValueKind::Integer),
     ("email.base_url", ValueKind::Text),
     ("email.notify_new", ValueKind::Bool),
@@ -631,6 +636,7 @@ mod tests {
             "email.smtp_port",
             "email.smtp_username",
             "email.smtp_password",
+            "email.tls_ca_file",
             "email.base_url",
         ] {
             keys.push(key.to_owned());

@@ -1,10 +1,12 @@
 //! The SMTP notifier: lettre's blocking transport, run on the notifier thread.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +53,9 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     /// Password for SMTP authentication.
     pub password: Option<String>,
+    /// A PEM file of certificate authorities trusted besides the usual public ones: for a
+    /// mail server with a certificate of a private authority.
+    pub tls_ca_file: Option<PathBuf>,
     /// Longest wait for the server at each step (default 10 s).
     pub timeout: Duration,
     /// The sender address (the seed's "email sender's email id").
@@ -70,6 +75,7 @@ impl std::fmt::Debug for SmtpSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
+            .field("tls_ca_file", &self.tls_ca_file)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
             .field("timeout", &self.timeout)
@@ -92,6 +98,7 @@ impl SmtpSettings {
             host: host.into(),
             port: None,
             tls: SmtpTls::default(),
+            tls_ca_file: None,
             username: None,
             password: None,
             timeout: Duration::from_secs(10),
@@ -110,6 +117,7 @@ impl SmtpSettings {
             host: email.smtp_host.clone(),
             port: email.smtp_port,
             tls: email.tls,
+            tls_ca_file: email.tls_ca_file.clone(),
             username: email.smtp_username.clone(),
             password: email.smtp_password.clone(),
             timeout: Duration::from_millis(email.timeout_ms),
@@ -201,6 +209,26 @@ impl SmtpNotifier {
             }
             SmtpTls::Tls => SmtpTransport::relay(&settings.host).map_err(tls_error)?,
         };
+        if let Some(path) = &settings.tls_ca_file {
+            let pem = std::fs::read(path).map_err(|err| {
+                NotifyError::Config(format!(
+                    "cannot read email.tls_ca_file {}: {err}",
+                    path.display()
+                ))
+            })?;
+            let authority = Certificate::from_pem(&pem).map_err(|err| {
+                NotifyError::Config(format!("{} is no PEM certificate: {err}", path.display()))
+            })?;
+            let parameters = TlsParameters::builder(settings.host.clone())
+                .add_root_certificate(authority)
+                .build_rustls()
+                .map_err(tls_error)?;
+            builder = match settings.tls {
+                SmtpTls::None => builder,
+                SmtpTls::StartTls => builder.tls(Tls::Required(parameters)),
+                SmtpTls::Tls => builder.tls(Tls::Wrapper(parameters)),
+            };
+        }
         builder = builder
             .port(settings.port.unwrap_or(settings.tls.default_port()))
             .timeout(Some(settings.timeout));

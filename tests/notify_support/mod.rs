@@ -35,10 +35,16 @@ impl SmtpServer {
 
     /// A server on `port`, waiting until it accepts connections.
     pub fn start_on(port: u16, dir: &Path) -> Self {
+        Self::start_with(port, dir, &[])
+    }
+
+    /// A server on `port` with more command-line options (TLS certificates).
+    pub fn start_with(port: u16, dir: &Path, options: &[&std::ffi::OsStr]) -> Self {
         let maildir = dir.join("Maildir");
         let child = Command::new("python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(options)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)
             .stdin(Stdio::null())
