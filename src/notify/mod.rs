@@ -149,3 +149,8 @@ pub struct NotificationStats {
     /// saw it.
     pub last_error: Option<String>,
 }
+
+/// Compiles the examples of `docs/notifications.md` as doc tests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/notifications.md")]
+pub struct NotificationsGuide;
