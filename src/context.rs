@@ -15,7 +15,8 @@ use crate::shared::Shared;
 /// Decides what context an occurrence carries: adds to it (a release, a region, a request
 /// id from a thread-local) or removes from it (span fields, the host name).
 ///
-/// It is given the occurrence as captured, with span fields, extras, tags, user, host,
+/// It runs for each occurrence kept as a sample (an error keeps its newest ones; the others
+/// are only counted). It is given the occurrence as captured, with span fields, extras, tags, user, host,
 /// process and thread filled in. It runs on the worker thread, so a thread-local of the
 /// application is not reachable from it; capture such values as span fields or
 /// [`crate::configure_scope`] extras instead. A panic in it is caught and counted in

@@ -565,7 +565,12 @@ impl ErrorTracker {
                 .as_ref()
                 .map(|n| n.shared.stats())
                 .unwrap_or_default(),
-            internal_panics: counters.internal_panics.load(Ordering::Relaxed),
+            internal_panics: counters.internal_panics.load(Ordering::Relaxed)
+                + self
+                    .inner
+                    .notify
+                    .as_ref()
+                    .map_or(0, |n| n.shared.internal_panics.load(Ordering::Relaxed)),
         }
     }
 }

@@ -29,11 +29,11 @@ use crate::store::{
 use crate::ticket::Ticketing;
 
 /// Hand-offs the worker may queue before new ones are dropped (and found by a later scan).
-const QUEUE: usize = 16 * 1024;
+const QUEUE: usize = 4096;
 /// Longest sleep of the thread, so that a clock jump cannot delay a cooldown for long.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Errors read per page when scanning the store for due notifications.
-const SCAN_PAGE: usize = 100;
+const SCAN_PAGE: usize = 500;
 
 enum Msg {
     /// Something happened to this error.
@@ -54,7 +54,10 @@ struct Progress {
 /// State shared by the worker's [`Handoff`], the thread and the tracker handle.
 pub(crate) struct NotifyShared {
     stats: Mutex<NotificationStats>,
+    /// Panics of a notifier, a ticketing system or a store, caught on this thread.
     pub hook_panics: AtomicU64,
+    /// Panics of this thread's own code (a bug), caught and counted.
+    pub internal_panics: AtomicU64,
     /// Hand-offs queued; the start-up scan counts as the first.
     handed: AtomicU64,
     /// A hand-off was dropped: scan the store.
@@ -211,6 +214,7 @@ impl Dispatcher {
         let shared = Arc::new(NotifyShared {
             stats: Mutex::new(NotificationStats::default()),
             hook_panics: AtomicU64::new(0),
+            internal_panics: AtomicU64::new(0),
             handed: AtomicU64::new(1),
             overflow: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
@@ -323,7 +327,7 @@ impl Dispatcher {
     /// Runs `step`; a panic (a bug of ours) is counted and the thread goes on.
     fn guarded(&mut self, step: impl FnOnce(&mut Self)) {
         if catch_unwind(AssertUnwindSafe(|| step(self))).is_err() {
-            self.shared.hook_panics.fetch_add(1, Ordering::Relaxed);
+            self.shared.internal_panics.fetch_add(1, Ordering::Relaxed);
             self.shared.stats.lock().last_error =
                 Some("the notifier thread caught a panic".to_owned());
         }

@@ -245,8 +245,9 @@ impl SmtpNotifier {
         })
     }
 
-    /// The message for `notification`, as it would be sent.
-    pub fn message(&self, notification: &Notification) -> Result<Message, NotifyError> {
+    /// The message for `notification`. Not public, so that lettre's types stay out of this
+    /// crate's API; [`super::message::render`] gives the same text.
+    fn message(&self, notification: &Notification) -> Result<Message, NotifyError> {
         let rendered = render(notification, &self.subject_prefix, self.base_url.as_deref());
         let mut builder = Message::builder()
             .from(self.from.clone())
