@@ -41,12 +41,31 @@ impl SmtpServer {
     /// A server on `port` with more command-line options (TLS certificates).
     pub fn start_with(port: u16, dir: &Path, options: &[&std::ffi::OsStr]) -> Self {
         let maildir = dir.join("Maildir");
-        let child = Command::new("python3")
+        let mut command = Command::new("python3");
+        command
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(options)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
+            .arg(&maildir);
+        Self::spawn(command, port, maildir)
+    }
+
+    /// A server on a free port that requires authentication as `user` / `pa55word`
+    /// (`auth_smtp.py`).
+    pub fn start_with_auth(dir: &Path) -> Self {
+        let port = free_port();
+        let maildir = dir.join("Maildir");
+        let mut command = Command::new("python3");
+        command
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/notify_support/auth_smtp.py"))
+            .arg(port.to_string())
+            .arg(&maildir);
+        Self::spawn(command, port, maildir)
+    }
+
+    fn spawn(mut command: Command, port: u16, maildir: PathBuf) -> Self {
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
