@@ -355,7 +355,12 @@ impl Dispatcher {
             wake = wake.min(due);
         }
         if let Some((start, _)) = self.window {
-            wake = wake.min(start + self.policy.window);
+            let end = start + self.policy.window;
+            // A digest waits for the back-off like any send; an empty window just ends.
+            wake = wake.min(match self.held.is_empty() {
+                true => end,
+                false => end.max(self.next_attempt),
+            });
         }
         if let Some(when) = self.deferred.values().min() {
             let wait = Duration::try_from(*when - wall).unwrap_or(Duration::ZERO);
@@ -441,14 +446,19 @@ impl Dispatcher {
             self.deferred.remove(&fp);
             self.enqueue(fp);
         }
-        self.save_unsaved();
+        let window_over = self
+            .window
+            .is_some_and(|(start, _)| start.elapsed() >= self.policy.window);
+        if window_over && self.held.is_empty() {
+            self.window = None;
+            self.sent_in_window = 0;
+        }
         if Instant::now() < self.next_attempt {
             return;
         }
-        if let Some((start, _)) = self.window
-            && start.elapsed() >= self.policy.window
-        {
-            if !self.held.is_empty() && !self.send_digest() {
+        self.save_unsaved();
+        if window_over && !self.held.is_empty() {
+            if !self.send_digest() {
                 return;
             }
             self.window = None;
