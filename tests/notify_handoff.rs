@@ -50,7 +50,8 @@ fn dropped_handoffs_are_found_by_a_scan_and_nothing_is_sent_twice() {
         .notify_policy(NotifyPolicy {
             max_per_window: 1_000_000,
             milestones: Vec::new(),
-            recovery_limit: 1_000_000,
+            // The start-up limit does not bound the scan for dropped hand-offs.
+            recovery_limit: 10,
             ..NotifyPolicy::default()
         })
         .build()

@@ -200,6 +200,8 @@ pub(crate) struct Dispatcher {
     next_attempt: Instant,
     /// When a scan of the store is due.
     scan_due: Option<Instant>,
+    /// Whether that scan is for dropped hand-offs (no limit on how many errors it reads).
+    scan_all: bool,
 }
 
 impl Dispatcher {
@@ -251,6 +253,7 @@ impl Dispatcher {
             failures: 0,
             next_attempt: Instant::now(),
             scan_due: Some(Instant::now()),
+            scan_all: false,
         };
         let spawned = thread::Builder::new()
             .name("error-tracker-notify".to_owned())
@@ -304,6 +307,7 @@ impl Dispatcher {
             stopping |= self.shared.stopping.load(Ordering::SeqCst);
             if self.shared.overflow.swap(false, Ordering::SeqCst) {
                 self.scan_due = Some(Instant::now());
+                self.scan_all = true;
             }
             if self.scan_due.is_some_and(|due| due <= Instant::now()) {
                 self.guarded(|this| this.scan());
@@ -386,8 +390,14 @@ impl Dispatcher {
         self.note_error(error);
     }
 
-    /// Queues the unresolved errors seen within the recovery window, newest first.
+    /// Queues the unresolved errors seen within the recovery window, newest first: at most
+    /// the recovery limit at start-up, all of them after dropped hand-offs (which may be more
+    /// than the limit).
     fn scan(&mut self) {
+        let limit = match self.scan_all {
+            true => usize::MAX,
+            false => self.policy.recovery_limit,
+        };
         let cutoff = OffsetDateTime::now_utc()
             - time::Duration::try_from(self.policy.recovery_window).unwrap_or(time::Duration::DAY);
         let mut page = 1;
@@ -404,8 +414,9 @@ impl Dispatcher {
                 }
             };
             for summary in &listed.items {
-                if summary.last_seen < cutoff || found >= self.policy.recovery_limit {
+                if summary.last_seen < cutoff || found >= limit {
                     self.scan_due = None;
+                    self.scan_all = false;
                     return;
                 }
                 found += 1;
@@ -413,6 +424,7 @@ impl Dispatcher {
             }
             if !listed.has_next() {
                 self.scan_due = None;
+                self.scan_all = false;
                 return;
             }
             page += 1;
@@ -472,7 +484,8 @@ impl Dispatcher {
             if self.process(&fp) {
                 self.queued.remove(&fp);
             } else {
-                self.pending.push_front(fp);
+                // To the back: one error the store cannot read must not hold up the others.
+                self.pending.push_back(fp);
                 return;
             }
         }

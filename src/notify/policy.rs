@@ -40,7 +40,8 @@ pub struct NotifyPolicy {
     /// At start, and after dropped hand-offs, unresolved errors seen within this long are
     /// checked for notifications that are due (default 24 hours).
     pub recovery_window: Duration,
-    /// Most errors such a check reads, the most recently seen (default 1,000).
+    /// Most errors the check at start reads, the most recently seen (default 1,000); the
+    /// check after dropped hand-offs reads every error within the window.
     pub recovery_limit: usize,
 }
 
