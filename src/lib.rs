@@ -36,6 +36,11 @@
 //!
 //! See the guide (`docs/guide.md`) for the concepts and `docs/configuration.md` for every
 //! setting.
+//!
+//! Errors are announced by email without storms (a message for a new error, a regression or
+//! an occurrence milestone, with a cooldown and an hourly cap), tickets are filed once per
+//! error, and a [`ContextBuilder`] decides what occurrences carry: see [`notify`],
+//! [`Ticketing`] and `docs/notifications.md`.
 #![warn(missing_docs)]
 
 mod buffer;
