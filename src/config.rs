@@ -133,9 +133,9 @@ impl Default for StoreConfig {
     }
 }
 
-/// The `[email]` section (the seed's subject prefix, sender and recipients), read by the
-/// email notifier.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The `[email]` section: who is notified, through which SMTP server, and when (see
+/// `docs/notifications.md`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailConfig {
     /// Sender address; notifications are on only when it and `to` are set.
@@ -144,6 +144,61 @@ pub struct EmailConfig {
     pub to: Vec<String>,
     /// Put in front of every subject (default `[error-tracker]`).
     pub subject_prefix: String,
+    /// The SMTP server (default `localhost`).
+    pub smtp_host: String,
+    /// Its port (default: 25, 587 or 465 for `tls` = `none`, `starttls` or `tls`).
+    pub smtp_port: Option<u16>,
+    /// User name for SMTP authentication.
+    pub smtp_username: Option<String>,
+    /// Password for SMTP authentication (better set through the environment).
+    pub smtp_password: Option<String>,
+    /// `none` (plain, for a relay on this machine), `starttls` (default) or `tls`.
+    pub tls: crate::notify::SmtpTls,
+    /// A PEM file of certificate authorities to trust besides the public ones.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Longest wait for the SMTP server at each step, in ms (default 10,000).
+    pub timeout_ms: u64,
+    /// The dashboard's address; messages link to `{base_url}/error/{fingerprint}` (or replace a
+    /// `{fingerprint}` placeholder in it).
+    pub base_url: Option<String>,
+    /// Notify new errors (default true).
+    pub notify_new: bool,
+    /// Notify regressions: resolved errors seen again (default true).
+    pub notify_regressions: bool,
+    /// Occurrence counts that are notified (default `[10, 100, 1000, 10000]`).
+    pub milestones: Vec<u64>,
+    /// Least time between two notifications about one error, in seconds (default 3,600).
+    pub cooldown_secs: u64,
+    /// Most notifications about single errors per hour; the rest go into one digest
+    /// (default 60).
+    pub max_per_hour: u32,
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_username", &self.smtp_username)
+            // Never printed: settings end up in logs.
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "<hidden>"),
+            )
+            .field("tls", &self.tls)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("base_url", &self.base_url)
+            .field("notify_new", &self.notify_new)
+            .field("notify_regressions", &self.notify_regressions)
+            .field("milestones", &self.milestones)
+            .field("cooldown_secs", &self.cooldown_secs)
+            .field("max_per_hour", &self.max_per_hour)
+            .finish()
+    }
 }
 
 impl Default for EmailConfig {
@@ -152,6 +207,19 @@ impl Default for EmailConfig {
             from: None,
             to: Vec::new(),
             subject_prefix: "[error-tracker]".to_owned(),
+            smtp_host: "localhost".to_owned(),
+            smtp_port: None,
+            smtp_username: None,
+            smtp_password: None,
+            tls: crate::notify::SmtpTls::default(),
+            tls_ca_file: None,
+            timeout_ms: 10_000,
+            base_url: None,
+            notify_new: true,
+            notify_regressions: true,
+            milestones: vec![10, 100, 1_000, 10_000],
+            cooldown_secs: 3_600,
+            max_per_hour: 60,
         }
     }
 }
@@ -302,6 +370,10 @@ enum ValueKind {
     Text,
     Integer,
     List,
+    /// `true` or `false`.
+    Bool,
+    /// Comma-separated integers.
+    IntegerList,
 }
 
 /// Every key that can be set, with how its environment value reads. Kept next to [`Config`]
@@ -327,6 +399,19 @@ const KEYS: &[(&str, ValueKind)] = &[
     ("email.from", ValueKind::Text),
     ("email.to", ValueKind::List),
     ("email.subject_prefix", ValueKind::Text),
+    ("email.smtp_host", ValueKind::Text),
+    ("email.smtp_port", ValueKind::Integer),
+    ("email.smtp_username", ValueKind::Text),
+    ("email.smtp_password", ValueKind::Text),
+    ("email.tls", ValueKind::Text),
+    ("email.tls_ca_file", ValueKind::Text),
+    ("email.timeout_ms", ValueKind::Integer),
+    ("email.base_url", ValueKind::Text),
+    ("email.notify_new", ValueKind::Bool),
+    ("email.notify_regressions", ValueKind::Bool),
+    ("email.milestones", ValueKind::IntegerList),
+    ("email.cooldown_secs", ValueKind::Integer),
+    ("email.max_per_hour", ValueKind::Integer),
     ("http.capture_statuses", ValueKind::List),
 ];
 
@@ -429,6 +514,8 @@ impl Config {
             ("store.retention_days", u64::from(self.store.retention_days)),
             ("store.max_errors", self.store.max_errors),
             ("store.histogram_days", u64::from(self.store.histogram_days)),
+            ("email.timeout_ms", self.email.timeout_ms),
+            ("email.max_per_hour", u64::from(self.email.max_per_hour)),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Invalid {
@@ -461,6 +548,20 @@ impl Config {
                 reason: format!("{bad:?} is not an email address"),
             });
         }
+        if self.email.milestones.contains(&0) {
+            return Err(ConfigError::Invalid {
+                key: "email.milestones",
+                reason: "milestones start at 1".to_owned(),
+            });
+        }
+        if self.email.smtp_username.is_some() != self.email.smtp_password.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "email.smtp_username",
+                reason: "SMTP authentication needs both email.smtp_username and \
+                         email.smtp_password"
+                    .to_owned(),
+            });
+        }
         Ok(())
     }
 }
@@ -472,6 +573,19 @@ fn env_value(kind: ValueKind, text: &str) -> toml::Value {
         ValueKind::Integer => text.trim().parse::<i64>().map_or_else(
             |_| toml::Value::String(text.to_owned()),
             toml::Value::Integer,
+        ),
+        // Left as text when it is not a boolean, so the error names the key.
+        ValueKind::Bool => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => toml::Value::Boolean(true),
+            "false" | "0" | "no" => toml::Value::Boolean(false),
+            _ => toml::Value::String(text.to_owned()),
+        },
+        ValueKind::IntegerList => toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| env_value(ValueKind::Integer, item))
+                .collect(),
         ),
         ValueKind::List => toml::Value::Array(
             text.split(',')
@@ -516,8 +630,17 @@ mod tests {
                 None => keys.push(name.clone()),
             }
         }
-        // `email.from` is absent from the default (None) and listed by hand.
-        keys.push("email.from".to_owned());
+        // Settings that are `None` by default are absent and listed by hand.
+        for key in [
+            "email.from",
+            "email.smtp_port",
+            "email.smtp_username",
+            "email.smtp_password",
+            "email.tls_ca_file",
+            "email.base_url",
+        ] {
+            keys.push(key.to_owned());
+        }
         keys.sort();
         let mut known: Vec<String> = KEYS.iter().map(|(k, _)| (*k).to_owned()).collect();
         known.sort();

@@ -36,34 +36,45 @@
 //!
 //! See the guide (`docs/guide.md`) for the concepts and `docs/configuration.md` for every
 //! setting.
+//!
+//! Errors are announced by email without storms (a message for a new error, a regression or
+//! an occurrence milestone, with a cooldown and an hourly cap), tickets are filed once per
+//! error, and a [`ContextBuilder`] decides what occurrences carry: see [`notify`],
+//! [`Ticketing`] and `docs/notifications.md`.
 #![warn(missing_docs)]
 
 mod buffer;
 mod capture;
 pub mod config;
+mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 pub mod fingerprint;
 mod layer;
 mod mask;
+pub mod notify;
 mod occurrence;
 mod panic;
 mod record;
 mod scope;
 mod shared;
 pub mod store;
+mod ticket;
 mod tracker;
 mod worker;
 
 pub use capture::{
     TrackResult, capture_dyn_error, capture_error, capture_message, track, track_silent,
 };
+pub use context::{ContextBuilder, DefaultContext};
 pub use layer::ErrorTrackerLayer;
 pub use mask::{DefaultMasking, Masking, mask_occurrence, scrub_sensitive_values};
+pub use notify::{NotificationStats, Notifier, NotifyPolicy, SmtpNotifier, SmtpSettings};
 pub use occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecord, ThreadInfo};
 pub use scope::{Scope, ScopeGuard, configure_scope, configure_span_scope, scope_span};
 pub use store::{
-    Durability, ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, RedbOptions, RedbStore,
-    Status, Store, StoreError,
+    Durability, ErrorGroup, ErrorSummary, ListQuery, MemoryStore, NotificationState, Page,
+    RedbOptions, RedbStore, Status, Store, StoreError,
 };
+pub use ticket::{TicketError, Ticketing};
 pub use tracker::{BuildError, Builder, ErrorTracker, TrackerStats};

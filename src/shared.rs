@@ -62,6 +62,12 @@ pub(crate) struct Shared {
     pub flush_requested: AtomicBool,
     /// Set once the panic hook is installed, so that a second call does not chain it twice.
     pub panic_hook_installed: AtomicBool,
+    /// Decides what context occurrences carry, when one is configured.
+    pub context: Option<Arc<dyn crate::context::ContextBuilder>>,
+    /// Hands what the store reports to the notifier thread, when there is one.
+    pub notify: Option<crate::notify::Handoff>,
+    /// The last failure of a user hook (context builder), for [`crate::TrackerStats`].
+    pub last_hook_error: Mutex<Option<String>>,
 }
 
 impl Shared {

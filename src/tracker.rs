@@ -10,13 +10,18 @@ use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::buffer::Buffer;
-use crate::config::{Config, StoreBackend, StoreConfig};
+use crate::config::{Config, EmailConfig, StoreBackend, StoreConfig};
+use crate::context::ContextBuilder;
 use crate::layer::ErrorTrackerLayer;
 use crate::mask::{DefaultMasking, Masking};
+use crate::notify::{
+    Dispatcher, NotificationStats, Notifier, NotifyPolicy, NotifyThread, SmtpNotifier, SmtpSettings,
+};
 use crate::shared::{Counters, Progress, Settings, Shared};
 use crate::store::{
     ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, RedbStore, Store, StoreError,
 };
+use crate::ticket::Ticketing;
 use crate::{panic, worker};
 
 /// Why a tracker could not be built.
@@ -44,6 +49,11 @@ pub struct Builder {
     masking: Option<Arc<dyn Masking>>,
     store: Option<Arc<dyn Store>>,
     store_config: StoreConfig,
+    notifier: Option<Arc<dyn Notifier>>,
+    ticketing: Option<Arc<dyn Ticketing>>,
+    context: Option<Arc<dyn ContextBuilder>>,
+    notify_policy: NotifyPolicy,
+    email: EmailConfig,
 }
 
 impl Default for Builder {
@@ -68,6 +78,11 @@ impl Default for Builder {
             masking: None,
             store: None,
             store_config: StoreConfig::default(),
+            notifier: None,
+            ticketing: None,
+            context: None,
+            notify_policy: NotifyPolicy::default(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -79,6 +94,11 @@ impl std::fmt::Debug for Builder {
             .field("masked_keys", &self.masked_keys)
             .field("custom_masking", &self.masking.is_some())
             .field("custom_store", &self.store.is_some())
+            .field("notifier", &self.notifier.is_some())
+            .field("ticketing", &self.ticketing.is_some())
+            .field("context_builder", &self.context.is_some())
+            .field("notify_policy", &self.notify_policy)
+            .field("email", &self.email)
             .finish()
     }
 }
@@ -193,6 +213,45 @@ impl Builder {
         self
     }
 
+    /// Sends notifications with `notifier` (the seed's `APP_ERROR_NOTIFICATION_MODULE`)
+    /// instead of the SMTP notifier the `[email]` settings describe. It runs on the
+    /// notifier thread, guarded; see [`crate::notify`].
+    pub fn notifier(mut self, notifier: impl Notifier) -> Self {
+        self.notifier = Some(Arc::new(notifier));
+        self
+    }
+
+    /// When notifications are sent (default: [`NotifyPolicy::default`], or the policy keys
+    /// of the `[email]` settings applied with [`Builder::config`] or [`Builder::email`]).
+    pub fn notify_policy(mut self, policy: NotifyPolicy) -> Self {
+        self.notify_policy = policy;
+        self
+    }
+
+    /// Email notifications with these settings (the `[email]` section): an SMTP notifier
+    /// when a sender and recipients are set, and the policy keys as the
+    /// [`Builder::notify_policy`].
+    pub fn email(mut self, email: EmailConfig) -> Self {
+        self.notify_policy = NotifyPolicy::from_config(&email);
+        self.email = email;
+        self
+    }
+
+    /// Files a ticket for each new error with `ticketing` (the seed's
+    /// `APP_ERROR_TICKETING_MODULE`); runs on the notifier thread, guarded.
+    pub fn ticketing(mut self, ticketing: impl Ticketing) -> Self {
+        self.ticketing = Some(Arc::new(ticketing));
+        self
+    }
+
+    /// Decides what context occurrences carry (the seed's
+    /// `APP_ERROR_CONTEXT_BUILDER_MODULE`; default: everything captured, see
+    /// [`crate::DefaultContext`]). Runs on the worker before masking, guarded.
+    pub fn context_builder(mut self, builder: impl ContextBuilder) -> Self {
+        self.context = Some(Arc::new(builder));
+        self
+    }
+
     /// Applies every setting of `config` (file and environment settings); a custom store or
     /// masking set in code before or after is kept.
     pub fn config(mut self, config: &Config) -> Self {
@@ -208,6 +267,7 @@ impl Builder {
         self.masked_keys.clone_from(&config.masked_keys);
         self.mask_with.clone_from(&config.mask_with);
         self.store_config = config.store.clone();
+        self = self.email(config.email.clone());
         self
     }
 
@@ -232,6 +292,38 @@ impl Builder {
                 reason: "must be above zero".to_owned(),
             });
         }
+        let invalid =
+            |key: &'static str, reason: String| BuildError::InvalidSetting { key, reason };
+        self.notify_policy
+            .validate()
+            .map_err(|reason| invalid("notify_policy", reason))?;
+        if self.email.from.is_some() == self.email.to.is_empty() {
+            return Err(invalid(
+                "email",
+                "email notifications need both a sender (email.from) and recipients (email.to)"
+                    .to_owned(),
+            ));
+        }
+        let notifier = match self.notifier {
+            Some(notifier) => Some(notifier),
+            None => match SmtpSettings::from_config(&self.email) {
+                Some(settings) => Some(Arc::new(
+                    SmtpNotifier::new(settings).map_err(|err| invalid("email", err.to_string()))?,
+                ) as Arc<dyn Notifier>),
+                None => None,
+            },
+        };
+        let store = self
+            .store
+            .unwrap_or_else(|| default_store(&self.store_config));
+        let (notify, notify_thread) = if notifier.is_some() || self.ticketing.is_some() {
+            let (handoff, thread) =
+                Dispatcher::spawn(store.clone(), notifier, self.ticketing, self.notify_policy)
+                    .map_err(BuildError::Worker)?;
+            (Some(handoff), Some(thread))
+        } else {
+            (None, None)
+        };
         let default_masking: Arc<dyn Masking> =
             Arc::new(DefaultMasking::new(&self.masked_keys, self.mask_with));
         let shared = Arc::new(Shared {
@@ -239,9 +331,7 @@ impl Builder {
                 self.settings.max_pending_errors,
                 self.settings.samples_per_error,
             ),
-            store: self
-                .store
-                .unwrap_or_else(|| default_store(&self.store_config)),
+            store,
             masking: self.masking.unwrap_or_else(|| default_masking.clone()),
             fallback_masking: default_masking,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -255,13 +345,25 @@ impl Builder {
             stopping: Default::default(),
             flush_requested: Default::default(),
             panic_hook_installed: Default::default(),
+            context: self.context,
+            notify,
+            last_hook_error: Mutex::new(None),
             settings: self.settings,
         });
-        let worker = worker::spawn(shared.clone()).map_err(BuildError::Worker)?;
+        let worker = match worker::spawn(shared.clone()) {
+            Ok(worker) => worker,
+            Err(err) => {
+                if let Some(thread) = &notify_thread {
+                    thread.shutdown(Instant::now());
+                }
+                return Err(BuildError::Worker(err));
+            }
+        };
         Ok(ErrorTracker {
             inner: Arc::new(Handle {
                 shared,
                 worker: Mutex::new(Some(worker)),
+                notify: notify_thread,
             }),
         })
     }
@@ -294,8 +396,14 @@ pub struct TrackerStats {
     pub store_failures: u64,
     /// The last store failure, if any.
     pub last_store_error: Option<String>,
-    /// Panics caught in user-supplied parts (masking, store).
+    /// Panics caught in user-supplied parts (masking, store, context builder, notifier,
+    /// ticketing).
     pub hook_panics: u64,
+    /// The last failure of a user hook run on the worker (the context builder); failures on
+    /// the notifier thread are in `notifications.last_error`.
+    pub last_hook_error: Option<String>,
+    /// What the notifier thread did (all zero without notifier or ticketing).
+    pub notifications: NotificationStats,
     /// Panics caught inside the tracker itself (a bug, or a panicking `Debug` impl).
     pub internal_panics: u64,
 }
@@ -303,6 +411,7 @@ pub struct TrackerStats {
 struct Handle {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    notify: Option<NotifyThread>,
 }
 
 impl Drop for Handle {
@@ -320,12 +429,20 @@ impl Drop for Handle {
                 .timed_out()
             {
                 // The store is stuck: leave the thread behind rather than hang the caller.
+                drop(progress);
+                if let Some(notify) = &self.notify {
+                    notify.shutdown(deadline);
+                }
                 return;
             }
         }
         drop(progress);
         if let Some(worker) = self.worker.lock().take() {
             let _ = worker.join();
+        }
+        // After the worker, so that its last batch is handed over first.
+        if let Some(notify) = &self.notify {
+            notify.shutdown(deadline);
         }
     }
 }
@@ -383,6 +500,21 @@ impl ErrorTracker {
         self.inner.shared.flush(timeout)
     }
 
+    /// Waits until every error captured so far is stored and every notification it made
+    /// due was dealt with (sent, found not due, deferred by a cooldown or held back for a
+    /// digest), at most `timeout`; true when that is so. Without notifier or ticketing, the
+    /// same as [`ErrorTracker::flush`]. False while sends are failing and being retried.
+    pub fn flush_notifications(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        if !self.inner.shared.flush(timeout) {
+            return false;
+        }
+        match &self.inner.notify {
+            Some(notify) => notify.shared.wait_settled(deadline),
+            None => true,
+        }
+    }
+
     /// Page `page` (1-based) of all errors, newest first, with the configured page size.
     pub fn errors(&self, page: usize) -> Result<Page<ErrorSummary>, StoreError> {
         self.list(&ListQuery::page(page, self.page_size()))
@@ -420,8 +552,25 @@ impl ErrorTracker {
                 + counters.dropped_samples.load(Ordering::Relaxed),
             store_failures: counters.store_failures.load(Ordering::Relaxed),
             last_store_error: shared.last_store_error.lock().clone(),
-            hook_panics: counters.hook_panics.load(Ordering::Relaxed),
-            internal_panics: counters.internal_panics.load(Ordering::Relaxed),
+            hook_panics: counters.hook_panics.load(Ordering::Relaxed)
+                + self
+                    .inner
+                    .notify
+                    .as_ref()
+                    .map_or(0, |n| n.shared.hook_panics.load(Ordering::Relaxed)),
+            last_hook_error: shared.last_hook_error.lock().clone(),
+            notifications: self
+                .inner
+                .notify
+                .as_ref()
+                .map(|n| n.shared.stats())
+                .unwrap_or_default(),
+            internal_panics: counters.internal_panics.load(Ordering::Relaxed)
+                + self
+                    .inner
+                    .notify
+                    .as_ref()
+                    .map_or(0, |n| n.shared.internal_panics.load(Ordering::Relaxed)),
         }
     }
 }

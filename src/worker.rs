@@ -125,7 +125,12 @@ impl Worker {
         let store = &self.shared.store;
         let result = catch_unwind(AssertUnwindSafe(|| store.record(&batch)));
         let failure = match result {
-            Ok(Ok(_outcomes)) => None,
+            Ok(Ok(outcomes)) => {
+                if let Some(notify) = &self.shared.notify {
+                    notify.offer(&outcomes);
+                }
+                None
+            }
             Ok(Err(error)) => Some(error.to_string()),
             Err(_) => {
                 self.shared
@@ -208,8 +213,9 @@ impl Worker {
         for raw in group.samples.into_iter().rev() {
             if room > 0 || oldest_held.is_some_and(|oldest| raw.time > oldest) {
                 room = room.saturating_sub(1);
-                let occurrence =
+                let mut occurrence =
                     raw.into_occurrence(&self.shared.host, self.shared.settings.max_value_len);
+                crate::context::apply(&self.shared, &mut occurrence);
                 samples.push(self.mask(occurrence));
             } else {
                 dropped_samples += 1;

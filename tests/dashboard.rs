@@ -9,7 +9,7 @@ use dashboard_common::{Answer, Server, client, get, numbered_store, open_dashboa
 use error_tracker::dashboard::{
     AllowAll, BasicAuth, BearerToken, CONTENT_SECURITY_POLICY, Dashboard, LoopbackOnly,
 };
-use error_tracker::{RedbStore, Status, Store};
+use error_tracker::{NotificationState, RedbStore, Status, Store};
 use time::OffsetDateTime;
 
 /// The `href` of the link with `rel`, unescaped, if the page has one.
@@ -288,6 +288,47 @@ fn the_detail_page_shows_the_error_and_an_unknown_one_is_a_404_page() {
             .contains("There is no error with fingerprint “does-not-exist”")
     );
     assert_eq!(get(&server.url("/no/such/page")).status, 404);
+}
+
+#[test]
+fn the_detail_page_shows_the_ticket_and_the_notifications_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path().join("errors.redb")).unwrap());
+    let now = OffsetDateTime::now_utc();
+    record(
+        store.as_ref(),
+        "abc123",
+        "DbError",
+        "connection refused",
+        120,
+        now,
+    );
+    let server = Server::start(open_dashboard(store.clone()).router());
+
+    let before = get(&server.url("/error/abc123"));
+    assert!(before.body.contains("None filed"), "{}", before.body);
+    assert!(before.body.contains("None sent"), "{}", before.body);
+
+    assert!(store.set_ticket("abc123", "OPS-<7>").unwrap());
+    let state = NotificationState {
+        new_notified: true,
+        milestone_notified: 100,
+        regressions_notified: 0,
+        sent: 2,
+        last_sent: Some(now),
+    };
+    assert!(store.set_notification("abc123", &state).unwrap());
+    let after = get(&server.url("/error/abc123"));
+    assert_eq!(after.status, 200);
+    for text in [
+        "OPS-&lt;7&gt;",
+        "2 sent",
+        "new, 100 occurrences",
+        "Last sent",
+    ] {
+        assert!(after.body.contains(text), "{text} missing: {}", after.body);
+    }
+    assert!(!after.body.contains("None filed"));
 }
 
 #[test]

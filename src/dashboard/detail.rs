@@ -70,7 +70,7 @@ pub(crate) fn render(view: &DetailView<'_>) -> Markup {
                 |i, b| (i % 5 == 0 || i + 1 == daily.len()).then(|| format!("{} {}", b.start.day(), short_month(b.start.month()))),
             ))
         }
-        (integrations(group))
+        (integrations(group, *now))
         section.samples {
             h2 {
                 "Samples "
@@ -133,20 +133,57 @@ fn actions(base: &Base, fingerprint: &str, status: Status, csrf_token: &str) -> 
     }
 }
 
-/// Ticket reference and notification state.
-///
-/// The store does not record either yet; when it does, their rows go here (the ticket's
-/// reference and link, when and to whom the error was last notified).
-fn integrations(_group: &ErrorGroup) -> Markup {
+/// Ticket reference, notification state and regressions, as the store keeps them.
+fn integrations(group: &ErrorGroup, now: OffsetDateTime) -> Markup {
+    let notified = &group.notification;
+    let reasons = notification_reasons(group);
     html! {
         section.integrations {
             h2 { "Ticket and notifications" }
             dl.inline {
-                div { dt { "Ticket" } dd.muted { "None recorded" } }
-                div { dt { "Notifications" } dd.muted { "None recorded" } }
+                div {
+                    dt { "Ticket" }
+                    @match &group.ticket {
+                        Some(ticket) => dd { code { (ticket) } },
+                        None => dd.muted { "None filed" },
+                    }
+                }
+                div {
+                    dt { "Notifications" }
+                    @if notified.sent == 0 {
+                        dd.muted { "None sent" }
+                    } @else {
+                        dd { (notified.sent) " sent" }
+                    }
+                }
+                @if let Some(last) = notified.last_sent {
+                    div { dt { "Last sent" } dd { (when(last, now)) } }
+                }
+                @if !reasons.is_empty() {
+                    div { dt { "Announced" } dd { (reasons) } }
+                }
+                div { dt { "Regressions" } dd { (group.regressions) } }
             }
         }
     }
+}
+
+/// What the notifications so far announced: "new, 100 occurrences, 1 regression".
+fn notification_reasons(group: &ErrorGroup) -> String {
+    let notified = &group.notification;
+    let mut reasons = Vec::new();
+    if notified.new_notified {
+        reasons.push("new".to_owned());
+    }
+    if notified.milestone_notified > 0 {
+        reasons.push(format!("{} occurrences", notified.milestone_notified));
+    }
+    match notified.regressions_notified {
+        0 => {}
+        1 => reasons.push("1 regression".to_owned()),
+        n => reasons.push(format!("{n} regressions")),
+    }
+    reasons.join(", ")
 }
 
 fn or_dash(text: &str) -> &str {

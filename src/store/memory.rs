@@ -6,8 +6,8 @@ use parking_lot::RwLock;
 use time::OffsetDateTime;
 
 use super::{
-    Change, ErrorGroup, ErrorSummary, GroupUpdate, ListQuery, Page, RecordOutcome, Status, Store,
-    StoreError, merge_samples,
+    Change, ErrorGroup, ErrorSummary, GroupUpdate, ListQuery, NotificationState, Page,
+    RecordOutcome, Status, Store, StoreError, merge_samples,
 };
 
 /// Keeps error groups in a hash map. Listing sorts the matching groups, so it costs
@@ -66,6 +66,9 @@ fn new_group(update: &GroupUpdate) -> Result<MemoryGroup, StoreError> {
         },
         samples: Vec::new(),
         dropped_samples: 0,
+        regressions: 0,
+        notification: NotificationState::default(),
+        ticket: None,
     };
     Ok(MemoryGroup {
         group,
@@ -98,6 +101,7 @@ impl Store for MemoryStore {
             *stored.hourly.entry(hour_of(update.last_seen)).or_default() += update.count;
             let group = &mut stored.group;
             let summary = &mut group.summary;
+            let regressed = summary.status == Status::Resolved;
             let previous_count = summary.count;
             summary.count = summary.count.saturating_add(update.count);
             summary.first_seen = summary.first_seen.min(update.first_seen);
@@ -106,6 +110,9 @@ impl Store for MemoryStore {
                 summary.status = Status::Unresolved;
                 summary.regressed = true;
                 change = Change::Regressed;
+            }
+            if regressed {
+                group.regressions += 1;
             }
             group.dropped_samples += update.dropped_samples
                 + merge_samples(
@@ -166,6 +173,30 @@ impl Store for MemoryStore {
                 if status == Status::Resolved {
                     summary.regressed = false;
                 }
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn set_notification(
+        &self,
+        fingerprint: &str,
+        state: &NotificationState,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.groups.write().get_mut(fingerprint) {
+            Some(stored) => {
+                stored.group.notification.merge(state);
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn set_ticket(&self, fingerprint: &str, ticket: &str) -> Result<bool, StoreError> {
+        Ok(match self.groups.write().get_mut(fingerprint) {
+            Some(stored) => {
+                stored.group.ticket = Some(ticket.to_owned());
                 true
             }
             None => false,

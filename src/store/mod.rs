@@ -102,6 +102,48 @@ pub struct ErrorGroup {
     pub samples: Vec<Occurrence>,
     /// How many occurrences were counted but not kept as samples.
     pub dropped_samples: u64,
+    /// How many times it was seen again after being resolved.
+    #[serde(default)]
+    pub regressions: u64,
+    /// What has been notified about it (see [`crate::notify`]).
+    #[serde(default)]
+    pub notification: NotificationState,
+    /// The reference of the ticket filed for it (see [`crate::Ticketing`]).
+    #[serde(default)]
+    pub ticket: Option<String>,
+}
+
+/// What has been notified about one error, stored with it so that a restart neither loses
+/// nor repeats a notification.
+///
+/// Every field only moves forward: [`NotificationState::merge`] keeps the larger of two
+/// states field by field, which is what [`Store::set_notification`] does, so that two
+/// processes sharing a store never turn the state back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationState {
+    /// True once the error was announced as new (or in a digest).
+    pub new_notified: bool,
+    /// The highest occurrence milestone notified (0: none).
+    pub milestone_notified: u64,
+    /// How many of its regressions were notified.
+    pub regressions_notified: u64,
+    /// How many notifications about it were sent, digests included.
+    pub sent: u64,
+    /// When the last notification about it was sent.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_sent: Option<OffsetDateTime>,
+}
+
+impl NotificationState {
+    /// Keeps the larger of each field of `self` and `other`.
+    pub fn merge(&mut self, other: &NotificationState) {
+        self.new_notified |= other.new_notified;
+        self.milestone_notified = self.milestone_notified.max(other.milestone_notified);
+        self.regressions_notified = self.regressions_notified.max(other.regressions_notified);
+        self.sent = self.sent.max(other.sent);
+        self.last_sent = self.last_sent.max(other.last_sent);
+    }
 }
 
 /// New occurrences of one fingerprint, coalesced by the worker: what [`Store::record`] adds.
@@ -317,6 +359,45 @@ pub trait Store: Send + Sync + 'static {
         fingerprint: &str,
         since: OffsetDateTime,
     ) -> Result<Vec<(OffsetDateTime, u64)>, StoreError>;
+
+    /// Records what was notified about a group, merged into what is stored with
+    /// [`NotificationState::merge`] (so the state never goes back); `false` for an unknown
+    /// fingerprint.
+    ///
+    /// The default fails with [`StoreError::Unavailable`]: a store that does not keep the
+    /// state still works, but the notifier then remembers what it sent only until the
+    /// process ends.
+    fn set_notification(
+        &self,
+        fingerprint: &str,
+        state: &NotificationState,
+    ) -> Result<bool, StoreError> {
+        let _ = (fingerprint, state);
+        Err(StoreError::Unavailable(
+            "this store does not keep notification state".to_owned(),
+        ))
+    }
+
+    /// [`Store::set_notification`] for many groups, in one transaction where the backend
+    /// has them (a digest marks every error it lists); returns how many groups exist. The
+    /// default calls [`Store::set_notification`] for each.
+    fn set_notifications(&self, states: &[(String, NotificationState)]) -> Result<u64, StoreError> {
+        let mut found = 0;
+        for (fingerprint, state) in states {
+            found += u64::from(self.set_notification(fingerprint, state)?);
+        }
+        Ok(found)
+    }
+
+    /// Stores the reference of the ticket filed for a group, replacing any earlier one;
+    /// `false` for an unknown fingerprint. The default fails with
+    /// [`StoreError::Unavailable`], like [`Store::set_notification`].
+    fn set_ticket(&self, fingerprint: &str, ticket: &str) -> Result<bool, StoreError> {
+        let _ = (fingerprint, ticket);
+        Err(StoreError::Unavailable(
+            "this store does not keep ticket references".to_owned(),
+        ))
+    }
 }
 
 /// Merges `new` samples into `samples`, keeping the newest `limit`, oldest first; returns how

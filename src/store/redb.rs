@@ -3,6 +3,7 @@
 mod error;
 mod layout;
 mod maintain;
+mod notify;
 mod read;
 mod schema;
 mod write;
@@ -19,8 +20,8 @@ use self::error::{Fail, map_err};
 use self::read::Reader;
 use self::write::{Tables, encode_batch};
 use super::{
-    ErrorGroup, ErrorSummary, GroupUpdate, ListQuery, Page, RecordOutcome, Status, Store,
-    StoreError,
+    ErrorGroup, ErrorSummary, GroupUpdate, ListQuery, NotificationState, Page, RecordOutcome,
+    Status, Store, StoreError,
 };
 
 pub use self::maintain::{Compaction, MaintenanceReport};
@@ -158,6 +159,9 @@ impl Handle {
 /// | `groups` | (fingerprint, 0, 0, 0) | binary: count, first and last seen, status, regressed, dropped samples, then (time, id) of each kept sample |
 /// | `groups` | (fingerprint, 1, 0, 0) | JSON of what never changes: kind, message, level, location, grouping version |
 /// | `groups` | (fingerprint, 2, hour, 0) | occurrences in that hour |
+/// | `groups` | (fingerprint, 3, 0, 0) | JSON of what was notified about it (absent: nothing) |
+/// | `groups` | (fingerprint, 4, 0, 0) | the reference of its ticket, UTF-8 (absent: none) |
+/// | `groups` | (fingerprint, 5, 0, 0) | how many times it regressed (absent: never) |
 /// | `by_recent` | (inverted last seen, fingerprint) | — |
 /// | `by_status` | (status, inverted last seen, fingerprint) | — |
 /// | `sample_data` | (time, occurrence id, fingerprint) | JSON of the occurrence |
@@ -431,6 +435,43 @@ impl Store for RedbStore {
 
     fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError> {
         self.write(|tables| tables.set_status(fingerprint, status))
+    }
+
+    fn set_notification(
+        &self,
+        fingerprint: &str,
+        state: &NotificationState,
+    ) -> Result<bool, StoreError> {
+        self.write(|tables| {
+            if tables.load_counters(fingerprint)?.is_none() {
+                return Ok(false);
+            }
+            notify::merge_notification(tables.groups(), fingerprint, state)?;
+            Ok(true)
+        })
+    }
+
+    fn set_notifications(&self, states: &[(String, NotificationState)]) -> Result<u64, StoreError> {
+        self.write(|tables| {
+            let mut found = 0;
+            for (fingerprint, state) in states {
+                if tables.load_counters(fingerprint)?.is_some() {
+                    notify::merge_notification(tables.groups(), fingerprint, state)?;
+                    found += 1;
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn set_ticket(&self, fingerprint: &str, ticket: &str) -> Result<bool, StoreError> {
+        self.write(|tables| {
+            if tables.load_counters(fingerprint)?.is_none() {
+                return Ok(false);
+            }
+            notify::set_ticket(tables.groups(), fingerprint, ticket)?;
+            Ok(true)
+        })
     }
 
     fn delete(&self, fingerprint: &str) -> Result<bool, StoreError> {

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use error_tracker::store::{Change, GroupUpdate};
-use error_tracker::{ListQuery, Occurrence, Status, Store};
+use error_tracker::{ListQuery, NotificationState, Occurrence, Status, Store};
 use time::{Duration, OffsetDateTime};
 
 /// A base time well in the past, so that purge cut-offs are easy to place.
@@ -38,6 +38,7 @@ pub fn check_all<S: Store>(make: impl Fn() -> S) {
     keeps_only_the_newest_samples(&make());
     rejects_bad_pages(&make());
     counts_occurrences_per_hour(&make());
+    keeps_notification_state_tickets_and_regressions(&make());
 }
 
 fn records_new_then_repeated_adding_counts(store: &dyn Store) {
@@ -207,4 +208,68 @@ fn counts_occurrences_per_hour(store: &dyn Store) {
     assert!(store.hourly_counts("nope", hour0).unwrap().is_empty());
     store.delete("a").unwrap();
     assert!(store.hourly_counts("a", hour0).unwrap().is_empty());
+}
+
+fn keeps_notification_state_tickets_and_regressions(store: &dyn Store) {
+    store.record(&[update("n", "x", 1, 1)]).unwrap();
+    let fresh = store.get("n").unwrap().unwrap();
+    assert_eq!(fresh.notification, NotificationState::default());
+    assert_eq!((fresh.ticket, fresh.regressions), (None, 0));
+
+    let sent = NotificationState {
+        new_notified: true,
+        milestone_notified: 10,
+        regressions_notified: 0,
+        sent: 1,
+        last_sent: Some(t0()),
+    };
+    assert!(store.set_notification("n", &sent).unwrap());
+    // An older state merges in without turning anything back.
+    let older = NotificationState {
+        new_notified: false,
+        milestone_notified: 0,
+        regressions_notified: 1,
+        sent: 0,
+        last_sent: Some(t0() - Duration::hours(1)),
+    };
+    assert!(store.set_notification("n", &older).unwrap());
+    let merged = store.get("n").unwrap().unwrap().notification;
+    assert_eq!(
+        merged,
+        NotificationState {
+            regressions_notified: 1,
+            ..sent.clone()
+        }
+    );
+    assert!(!store.set_notification("unknown", &sent).unwrap());
+    let many = [
+        ("n".to_owned(), sent.clone()),
+        ("unknown".to_owned(), older),
+    ];
+    assert_eq!(store.set_notifications(&many).unwrap(), 1);
+    assert_eq!(store.get("n").unwrap().unwrap().notification, merged);
+
+    assert!(store.set_ticket("n", "TICKET-1").unwrap());
+    assert!(!store.set_ticket("unknown", "TICKET-2").unwrap());
+    assert_eq!(
+        store.get("n").unwrap().unwrap().ticket.as_deref(),
+        Some("TICKET-1")
+    );
+
+    for round in 0..2 {
+        store.set_status("n", Status::Resolved).unwrap();
+        store.record(&[update("n", "x", 1, 10 + round)]).unwrap();
+    }
+    // A repeat of an unresolved error is no regression.
+    store.record(&[update("n", "x", 1, 20)]).unwrap();
+    let group = store.get("n").unwrap().unwrap();
+    assert_eq!(group.regressions, 2);
+    assert_eq!(group.notification, merged, "recording keeps the state");
+    assert_eq!(group.ticket.as_deref(), Some("TICKET-1"));
+
+    assert!(store.delete("n").unwrap());
+    store.record(&[update("n", "x", 1, 30)]).unwrap();
+    let reborn = store.get("n").unwrap().unwrap();
+    assert_eq!(reborn.notification, NotificationState::default());
+    assert_eq!((reborn.ticket, reborn.regressions), (None, 0));
 }

@@ -138,10 +138,14 @@ impl Reader {
                 .map_err(|err| corrupt(format!("a sample of {fp} cannot be read: {err}")))?;
             samples.push(sample);
         }
+        let notify = super::notify::load(&self.groups, fp)?;
         Ok(Some(ErrorGroup {
             summary,
             samples,
             dropped_samples: counters.dropped_samples,
+            regressions: notify.regressions,
+            notification: notify.notification,
+            ticket: notify.ticket,
         }))
     }
 

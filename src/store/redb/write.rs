@@ -93,6 +93,11 @@ impl<'txn> Tables<'txn> {
         })
     }
 
+    /// The `groups` table, for the rows of other modules (see `notify.rs`).
+    pub fn groups(&mut self) -> &mut Table<'txn, GroupKey, &'static [u8]> {
+        &mut self.groups
+    }
+
     pub fn meta(&mut self) -> &mut Table<'txn, &'static str, u64> {
         &mut self.meta
     }
@@ -150,6 +155,7 @@ impl<'txn> Tables<'txn> {
             counters.status = Status::Unresolved;
             counters.regressed = true;
             change = Change::Regressed;
+            super::notify::count_regression(&mut self.groups, fp)?;
         }
         let trimmed = self.add_samples(fp, encoded, &mut counters.samples)?;
         counters.dropped_samples = counters
