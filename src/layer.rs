@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Event, Subscriber};
@@ -26,6 +26,9 @@ use crate::shared::{Shared, enter_tracker};
 pub(crate) struct SpanState {
     fields: RawFields,
     scope: Option<Arc<Scope>>,
+    /// Set to true when an error is captured inside this span (the HTTP middleware's request
+    /// span uses it so that a failed request is not recorded twice).
+    capture_mark: Option<Arc<AtomicBool>>,
 }
 
 /// Runs a closure on the scope of a span, through a dispatcher of a known subscriber type.
@@ -38,6 +41,7 @@ pub(crate) struct Hooks {
     pub shared: Arc<Shared>,
     span_trace: fn(&Dispatch, &Id, usize) -> (Vec<RawSpan>, usize),
     update_scope: UpdateScope,
+    mark_captures: fn(&Dispatch, &Id, Arc<AtomicBool>),
 }
 
 impl Hooks {
@@ -59,6 +63,26 @@ impl Hooks {
             raw.spans_omitted = omitted;
         }
         self.shared.submit(raw)
+    }
+
+    /// Captures `raw` inside span `id` (with its span trace), whatever span is current.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn capture_in_span(
+        &self,
+        dispatch: &Dispatch,
+        id: &Id,
+        mut raw: RawOccurrence,
+    ) -> bool {
+        let (spans, omitted) = (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
+        raw.spans = spans;
+        raw.spans_omitted = omitted;
+        self.shared.submit(raw)
+    }
+
+    /// From now on, every capture inside span `id` (or its children) sets `mark`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn mark_captures(&self, dispatch: &Dispatch, id: &Id, mark: Arc<AtomicBool>) {
+        (self.mark_captures)(dispatch, id, mark);
     }
 
     /// Runs `f` on the scope kept in span `id`, creating it if needed.
@@ -91,6 +115,7 @@ where
                 shared,
                 span_trace: span_trace::<S>,
                 update_scope: update_scope::<S>,
+                mark_captures: mark_captures::<S>,
             },
             _subscriber: PhantomData,
         }
@@ -221,6 +246,9 @@ where
         }
         let extensions = span.extensions();
         let state = extensions.get::<SpanState>();
+        if let Some(mark) = state.and_then(|s| s.capture_mark.as_ref()) {
+            mark.store(true, Ordering::Relaxed);
+        }
         spans.push(RawSpan {
             metadata: span.metadata(),
             fields: state.map(|s| s.fields.clone()).unwrap_or_default(),
@@ -262,5 +290,25 @@ where
         f(Arc::make_mut(
             state.scope.get_or_insert_with(Default::default),
         ));
+    }
+}
+
+fn mark_captures<S>(dispatch: &Dispatch, id: &Id, mark: Arc<AtomicBool>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = dispatch
+        .downcast_ref::<S>()
+        .and_then(|subscriber| subscriber.span(id))
+    else {
+        return;
+    };
+    let mut extensions = span.extensions_mut();
+    match extensions.get_mut::<SpanState>() {
+        Some(state) => state.capture_mark = Some(mark),
+        None => extensions.insert(SpanState {
+            capture_mark: Some(mark),
+            ..SpanState::default()
+        }),
     }
 }

@@ -42,6 +42,8 @@ mod buffer;
 mod capture;
 pub mod config;
 pub mod fingerprint;
+#[cfg(feature = "http")]
+pub mod http;
 mod layer;
 mod mask;
 mod occurrence;

@@ -10,7 +10,7 @@ use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::buffer::Buffer;
-use crate::config::{Config, StoreBackend, StoreConfig};
+use crate::config::{Config, HttpConfig, StoreBackend, StoreConfig};
 use crate::layer::ErrorTrackerLayer;
 use crate::mask::{DefaultMasking, Masking};
 use crate::shared::{Counters, Progress, Settings, Shared};
@@ -44,6 +44,7 @@ pub struct Builder {
     masking: Option<Arc<dyn Masking>>,
     store: Option<Arc<dyn Store>>,
     store_config: StoreConfig,
+    http: HttpConfig,
 }
 
 impl Default for Builder {
@@ -68,6 +69,7 @@ impl Default for Builder {
             masking: None,
             store: None,
             store_config: StoreConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -208,6 +210,17 @@ impl Builder {
         self.masked_keys.clone_from(&config.masked_keys);
         self.mask_with.clone_from(&config.mask_with);
         self.store_config = config.store.clone();
+        self.http.clone_from(&config.http);
+        self
+    }
+
+    /// Response statuses the HTTP middleware (`ErrorTracker::http_layer`, feature `http`)
+    /// records as errors (default 500-599; the `[http] capture_statuses` setting).
+    pub fn capture_statuses(
+        mut self,
+        statuses: impl IntoIterator<Item = crate::config::StatusRange>,
+    ) -> Self {
+        self.http.capture_statuses = statuses.into_iter().collect();
         self
     }
 
@@ -262,6 +275,7 @@ impl Builder {
             inner: Arc::new(Handle {
                 shared,
                 worker: Mutex::new(Some(worker)),
+                http: self.http,
             }),
         })
     }
@@ -303,6 +317,8 @@ pub struct TrackerStats {
 struct Handle {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    http: HttpConfig,
 }
 
 impl Drop for Handle {
@@ -360,6 +376,13 @@ impl ErrorTracker {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         ErrorTrackerLayer::new(self.inner.shared.clone())
+    }
+
+    /// The tower middleware for `http` services (feature `http`), recording the statuses set
+    /// with [`Builder::capture_statuses`] or the `[http]` settings; see [`crate::http`].
+    #[cfg(feature = "http")]
+    pub fn http_layer(&self) -> crate::http::HttpLayer {
+        crate::http::HttpLayer::from_config(&self.inner.http)
     }
 
     /// Captures panics from now on (chained in front of the current panic hook); each is

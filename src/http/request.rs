@@ -1,0 +1,216 @@
+//! One request as the tracker sees it: its span and context, and what is recorded when it
+//! answers with a tracked status or panics.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use compact_str::{CompactString, format_compact};
+use http::{Method, Request, StatusCode, header};
+use serde_json::Value;
+use tracing::Span;
+use tracing::field::Empty;
+
+use super::HttpSettings;
+use super::context;
+use crate::fingerprint::parameterize;
+use crate::layer::Hooks;
+use crate::occurrence::Level;
+use crate::record::{BoundedWriter, RawLocation, RawOccurrence, RawValue, bounded_copy};
+use crate::shared::enter_tracker;
+
+/// The target of request spans and of the occurrences the middleware records itself.
+pub(crate) const TARGET: &str = "error_tracker::http";
+/// The kind of an occurrence recorded for a response status.
+pub(crate) const STATUS_KIND: &str = "http_status";
+/// The kind of an occurrence recorded for a panicking handler.
+const PANIC_KIND: &str = "panic";
+/// Longest path kept in a grouping key.
+const MAX_ROUTE_LEN: usize = 1024;
+
+/// The tracker's view of one request in flight.
+pub(crate) struct RequestState {
+    pub span: Span,
+    /// Set by the tracker's layer when anything is captured inside the request span.
+    mark: Arc<AtomicBool>,
+    settings: Arc<HttpSettings>,
+    method: Method,
+    /// The route template, or the parameterised path when the framework gave none.
+    route: CompactString,
+}
+
+impl RequestState {
+    /// Opens the request span and attaches the request context to it; `None` when no tracker
+    /// sees the span (no subscriber, or one without the tracker's layer): the request then
+    /// costs nothing more.
+    pub(crate) fn open<B>(request: &Request<B>, settings: &Arc<HttpSettings>) -> Option<Self> {
+        // Nothing of the tracker may fail a request: a panic in here (a custom masking's
+        // `mask_with`, say) only loses the context.
+        catch_unwind(AssertUnwindSafe(|| Self::try_open(request, settings))).unwrap_or(None)
+    }
+
+    fn try_open<B>(request: &Request<B>, settings: &Arc<HttpSettings>) -> Option<Self> {
+        let uri = request.uri();
+        let headers = request.headers();
+        let path = uri.path();
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| uri.host());
+        // ERROR level: the span is enabled wherever the errors it gives context to are.
+        // Only values that are safe in any log line are span fields (the `fmt` layer prints
+        // them); headers, query and cookies go to the scope, which only the tracker reads.
+        let span = tracing::error_span!(
+            target: TARGET,
+            "http_request",
+            http.method = request.method().as_str(),
+            http.host = host,
+            http.path = path,
+            http.route = route,
+            http.request_id = Empty,
+            http.client_addr = Empty,
+            http.status = Empty,
+        );
+        let mark = span
+            .with_subscriber(|(id, dispatch)| {
+                let hooks = Hooks::of(dispatch)?;
+                let mark = Arc::new(AtomicBool::new(false));
+                hooks.mark_captures(dispatch, id, mark.clone());
+                let mask = hooks.shared.masking.mask_with();
+                let mut extras: Vec<(&str, Value)> = Vec::with_capacity(3);
+                extras.push((
+                    "http.headers",
+                    context::headers(headers, mask, settings.client_address),
+                ));
+                if let Some(query) = uri.query() {
+                    extras.push(("http.query", context::query(query)));
+                }
+                if let Some(cookies) = context::cookies(headers) {
+                    // Not `http.cookies`: the default masked key `cookie` would hide the whole
+                    // map, where each cookie is to be masked by its own name.
+                    extras.push(("http.jar", cookies));
+                }
+                let mut extras = Some(extras);
+                hooks.update_scope(dispatch, id, &mut |scope| {
+                    for (key, value) in extras.take().into_iter().flatten() {
+                        scope.extras.insert(key.to_owned(), value);
+                    }
+                });
+                Some(mark)
+            })
+            .flatten()?;
+        if let Some(id) = context::request_id(headers) {
+            span.record("http.request_id", id);
+        }
+        if settings.client_address
+            && let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
+        {
+            span.record("http.client_addr", tracing::field::display(addr));
+        }
+        let route = match route {
+            Some(route) => bounded_copy(route, MAX_ROUTE_LEN).0,
+            None => bounded_copy(&parameterize(path), MAX_ROUTE_LEN).0,
+        };
+        Some(RequestState {
+            span,
+            mark,
+            settings: settings.clone(),
+            method: request.method().clone(),
+            route,
+        })
+    }
+
+    /// Whether anything was captured inside the request so far.
+    fn captured(&self) -> bool {
+        self.mark.load(Ordering::Relaxed)
+    }
+
+    /// The handler answered `status`: record it as an occurrence if it is a tracked status
+    /// and nothing was captured for this request yet.
+    pub(crate) fn answered(&self, status: StatusCode) {
+        self.span.record("http.status", status.as_u16());
+        if self.captured() || !self.settings.captures(status.as_u16()) {
+            return;
+        }
+        let message = format_compact!("{} {} answered {}", self.method, self.route, status);
+        // Method, route template and status, not the raw path: `/users/1` and `/users/2`
+        // answering 500 are one error.
+        let key = format_compact!("http {} {} {}", self.method, self.route, status.as_u16());
+        self.capture(|_| {
+            let mut raw = RawOccurrence::new(
+                Level::Error,
+                Cow::Borrowed(STATUS_KIND),
+                message,
+                location(),
+            );
+            raw.fields
+                .push(("status", RawValue::U64(u64::from(status.as_u16()))));
+            raw.custom_fingerprint = Some(key);
+            raw
+        });
+    }
+
+    /// The handler panicked with `payload`: record the panic with the request context,
+    /// unless the tracker's panic hook already did.
+    pub(crate) fn panicked(&self, payload: &(dyn Any + Send)) {
+        if self.captured() {
+            return;
+        }
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("Box<dyn Any>");
+        self.capture(|hooks| {
+            let mut message = CompactString::default();
+            let limit = hooks.shared.settings.max_value_len;
+            let truncated =
+                BoundedWriter::write_bounded(&mut message, limit, format_args!("{text}"));
+            let mut raw =
+                RawOccurrence::new(Level::Error, Cow::Borrowed(PANIC_KIND), message, location());
+            raw.truncated = truncated;
+            raw
+        });
+    }
+
+    /// Captures what `build` makes inside the request span, guarded like every capture.
+    fn capture(&self, build: impl FnOnce(&Hooks) -> RawOccurrence) {
+        let Some(_guard) = enter_tracker() else {
+            return;
+        };
+        let mut build = Some(build);
+        self.span.with_subscriber(|(id, dispatch)| {
+            if let (Some(hooks), Some(build)) = (Hooks::of(dispatch), build.take()) {
+                let captured = catch_unwind(AssertUnwindSafe(|| {
+                    hooks.capture_in_span(dispatch, id, build(hooks))
+                }));
+                if captured.is_err() {
+                    hooks
+                        .shared
+                        .counters
+                        .internal_panics
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+/// Where the middleware's own occurrences come from: no file or line, the middleware's
+/// target (which is part of their grouping).
+fn location() -> RawLocation {
+    RawLocation {
+        target: Cow::Borrowed(TARGET),
+        module: None,
+        file: None,
+        line: None,
+    }
+}
