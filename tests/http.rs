@@ -493,3 +493,130 @@ fn the_client_address_is_recorded_only_when_enabled() {
         "203.0.113.9"
     );
 }
+
+fn body_routes() -> Router {
+    use axum::extract::{Form, Json};
+    use axum::routing::post;
+    use std::collections::HashMap;
+    Router::new()
+        .route(
+            "/signup/{case}",
+            post(
+                |Path(case): Path<String>, Json(_): Json<Value>| async move {
+                    tracing::error!("signup {case} failed");
+                    StatusCode::UNPROCESSABLE_ENTITY
+                },
+            ),
+        )
+        .route(
+            "/form",
+            post(|Form(_): Form<HashMap<String, String>>| async {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }),
+        )
+        .route(
+            "/raw",
+            post(|_: String| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        )
+}
+
+/// The stored sample whose message is `message`.
+fn sample_with(groups: &[error_tracker::ErrorGroup], message: &str) -> error_tracker::Occurrence {
+    groups
+        .iter()
+        .flat_map(|g| &g.samples)
+        .find(|s| s.message == message)
+        .unwrap_or_else(|| panic!("no sample {message:?} in {groups:#?}"))
+        .clone()
+}
+
+#[test]
+fn json_and_form_bodies_are_recorded_masked_when_enabled() {
+    let server = Server::start(ErrorTracker::builder(), |tracker| {
+        body_routes().layer(tracker.http_layer().capture_body(256))
+    });
+    let post = |path: &str, content_type: &str, body: String| {
+        let response = server.run(
+            server
+                .client
+                .post(server.url(path))
+                .header("content-type", content_type)
+                .body(body)
+                .send(),
+        );
+        response.expect("answered").status().as_u16()
+    };
+    let json =
+        r#"{"name":"ada","password":"b-secret-1","card":{"token":"b-secret-2"},"tags":[1,2]}"#;
+    assert_eq!(post("/signup/small", "application/json", json.into()), 422);
+    let big = format!(
+        r#"{{"name":"ada","password":"b-secret-3","pad":"{}"}}"#,
+        "x".repeat(400)
+    );
+    assert_eq!(
+        post("/signup/big", "application/json; charset=utf-8", big),
+        422
+    );
+    let form = format!(
+        "user=ada&api_key=b-secret-4&note={}&last=1",
+        "n".repeat(300)
+    );
+    assert_eq!(
+        post("/form", "application/x-www-form-urlencoded", form),
+        500
+    );
+    assert_eq!(post("/raw", "text/plain", "b-secret-5 raw".into()), 500);
+
+    let groups = server.groups();
+    let small = sample_with(&groups, "signup small failed");
+    let body = &small.extras["http.body"];
+    assert_eq!(body["name"], "ada");
+    assert_eq!(body["password"], MASK);
+    assert_eq!(body["card"]["token"], MASK);
+    assert_eq!(body["tags"], serde_json::json!([1, 2]));
+
+    let big = sample_with(&groups, "signup big failed");
+    let note = big.extras["http.body"]["…omitted"].as_str().expect("note");
+    assert!(note.contains("more than 256 bytes"), "{note}");
+    assert!(big.extras["http.body"].get("name").is_none());
+
+    let form = sample_with(&groups, "POST /form answered 500 Internal Server Error");
+    let body = &form.extras["http.body"];
+    assert_eq!(body["user"], "ada");
+    assert_eq!(body["api_key"], MASK);
+    // Cut at the bound: the pairs after it are left out, the cut one too.
+    assert!(
+        body.get("note").is_none() && body.get("last").is_none(),
+        "{body}"
+    );
+    assert!(body["…truncated"].is_string(), "{body}");
+
+    let raw = sample_with(&groups, "POST /raw answered 500 Internal Server Error");
+    assert!(raw.extras.get("http.body").is_none(), "{:?}", raw.extras);
+
+    let stored = serde_json::to_string(&groups).expect("serialise");
+    for n in 1..=5 {
+        assert!(
+            !stored.contains(&format!("b-secret-{n}")),
+            "b-secret-{n} stored"
+        );
+    }
+}
+
+#[test]
+fn bodies_are_not_recorded_by_default() {
+    let server = Server::start(ErrorTracker::builder(), |tracker| {
+        body_routes().layer(tracker.http_layer())
+    });
+    let response = server.run(
+        server
+            .client
+            .post(server.url("/form"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("user=ada")
+            .send(),
+    );
+    assert_eq!(response.expect("answered").status().as_u16(), 500);
+    let groups = server.groups();
+    assert!(groups[0].samples[0].extras.get("http.body").is_none());
+}

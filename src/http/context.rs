@@ -112,8 +112,13 @@ fn is_client_address(name: &HeaderName) -> bool {
 
 /// The query string's parameters, percent-decoded, by name.
 pub(crate) fn query(query: &str) -> Value {
+    form(query.as_bytes())
+}
+
+/// URL-encoded pairs (a query string or a form body), percent-decoded, by name.
+pub(crate) fn form(pairs: &[u8]) -> Value {
     let mut map = BoundedMap::new();
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (name, value) in form_urlencoded::parse(pairs) {
         // Past the bound the pairs are only counted; the query's length is bounded by the
         // server's request-line limit.
         map.insert(&name, &value);

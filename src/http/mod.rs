@@ -7,8 +7,9 @@
 //!   host, path, route template (axum's [`MatchedPath`](axum::extract::MatchedPath)), request
 //!   id, client address (only when enabled) and, once answered, status. Headers, query
 //!   parameters and cookies go into the span's scope as the extras `http.headers`,
-//!   `http.query` and `http.jar`. Every error raised while the request is handled, in the
-//!   handler or in a task `.instrument`ed with its span, carries all of it.
+//!   `http.query` and `http.jar`; with [`HttpLayer::capture_body`], JSON and form bodies as
+//!   `http.body`, bounded. Every error raised while the request is handled, in the handler or
+//!   in a task `.instrument`ed with its span, carries all of it.
 //! - Credentials (`Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-Api-Key`)
 //!   and, unless the client address is recorded, the proxies' client-address headers are
 //!   masked before they are kept; everything else is masked by the tracker by name, each
@@ -37,6 +38,7 @@
 //! # }
 //! ```
 
+mod body;
 mod context;
 mod future;
 mod request;
@@ -50,6 +52,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::{HttpConfig, StatusRange};
+use body::BodyCopy;
+pub use body::RequestBody;
 pub use future::ResponseFuture;
 use request::RequestState;
 
@@ -68,13 +72,24 @@ impl HttpSettings {
     }
 }
 
+/// Marker of an [`HttpLayer`] that does not record request bodies (the default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoBody;
+
+/// Marker of an [`HttpLayer`] that records request bodies; see [`HttpLayer::capture_body`].
+#[derive(Clone, Copy, Debug)]
+pub struct CaptureBody {
+    max_bytes: usize,
+}
+
 /// The tower [`Layer`] that tracks failed requests; see the [module documentation](self).
 ///
 /// Made by [`crate::ErrorTracker::http_layer`] (with the tracker's `[http]` settings) or by
 /// [`HttpLayer::new`] / [`HttpLayer::from_config`].
 #[derive(Clone, Debug)]
-pub struct HttpLayer {
+pub struct HttpLayer<M = NoBody> {
     settings: Arc<HttpSettings>,
+    body: M,
 }
 
 impl Default for HttpLayer {
@@ -84,7 +99,8 @@ impl Default for HttpLayer {
 }
 
 impl HttpLayer {
-    /// A layer with the default settings: statuses 500-599 recorded, no client address.
+    /// A layer with the default settings: statuses 500-599 recorded, no client address, no
+    /// body.
     pub fn new() -> Self {
         HttpLayer::default()
     }
@@ -96,9 +112,29 @@ impl HttpLayer {
                 capture_statuses: config.capture_statuses.clone(),
                 client_address: false,
             }),
+            body: NoBody,
         }
     }
 
+    /// Records request bodies too, when they are JSON (`application/json`, `*/*+json`) or
+    /// URL-encoded forms, as the extra `http.body`, masked by key like every extra.
+    ///
+    /// The middleware does not read the body: the inner service gets it wrapped in a
+    /// [`RequestBody`] that keeps a copy of what the handler reads, at most `max_bytes`, and
+    /// attaches it once read. A JSON body longer than that is noted by its size only (cut JSON
+    /// cannot be masked by key); a form keeps its complete pairs. Other bodies are not kept.
+    ///
+    /// The inner service must accept `Request<RequestBody<B>>`: axum's `Router` and tonic's
+    /// services take any body, a hyper service written for `Request<Incoming>` does not.
+    pub fn capture_body(self, max_bytes: usize) -> HttpLayer<CaptureBody> {
+        HttpLayer {
+            settings: self.settings,
+            body: CaptureBody { max_bytes },
+        }
+    }
+}
+
+impl<M> HttpLayer<M> {
     /// Records responses with these statuses, and no others (default 500-599). An empty
     /// list records no status: only errors and panics raised while handling requests.
     ///
@@ -141,25 +177,27 @@ impl HttpLayer {
     }
 }
 
-impl<S> Layer<S> for HttpLayer {
-    type Service = HttpService<S>;
+impl<S, M: Clone> Layer<S> for HttpLayer<M> {
+    type Service = HttpService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         HttpService {
             inner,
             settings: self.settings.clone(),
+            body: self.body.clone(),
         }
     }
 }
 
 /// The service made by [`HttpLayer`]: the inner service, with its requests tracked.
 #[derive(Clone, Debug)]
-pub struct HttpService<S> {
+pub struct HttpService<S, M = NoBody> {
     inner: S,
     settings: Arc<HttpSettings>,
+    body: M,
 }
 
-impl<S> HttpService<S> {
+impl<S, M> HttpService<S, M> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -171,7 +209,7 @@ impl<S> HttpService<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpService<S, NoBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
@@ -184,26 +222,62 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let Some(state) = RequestState::open(&request, &self.settings) else {
-            return ResponseFuture {
-                inner: self.inner.call(request),
-                request: None,
-            };
+        let state = RequestState::open(&request, &self.settings);
+        call_inner(&mut self.inner, state, request)
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpService<S, CaptureBody>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body<Data = bytes::Bytes>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let state = RequestState::open(&request, &self.settings);
+        let copy = state.as_ref().and_then(|state| {
+            BodyCopy::new(request.headers(), self.body.max_bytes, state.span.clone())
+        });
+        let request = request.map(|body| RequestBody::new(body, copy));
+        call_inner(&mut self.inner, state, request)
+    }
+}
+
+/// Calls the inner service inside the request span, catching a panic in `call` itself
+/// (services may do work there: axum builds the handler's future in it).
+fn call_inner<S, Req, ResBody>(
+    inner: &mut S,
+    state: Option<RequestState>,
+    request: Req,
+) -> ResponseFuture<S::Future>
+where
+    S: Service<Req, Response = Response<ResBody>>,
+{
+    let Some(state) = state else {
+        return ResponseFuture {
+            inner: inner.call(request),
+            request: None,
         };
-        // Services may do work in `call` itself (axum builds the handler's future there).
-        let inner = {
-            let _entered = state.span.enter();
-            match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
-                Ok(inner) => inner,
-                Err(payload) => {
-                    state.panicked(&*payload);
-                    resume_unwind(payload)
-                }
+    };
+    let future = {
+        let _entered = state.span.enter();
+        match catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
+            Ok(future) => future,
+            Err(payload) => {
+                state.panicked(&*payload);
+                resume_unwind(payload)
             }
-        };
-        ResponseFuture {
-            inner,
-            request: Some(state),
         }
+    };
+    ResponseFuture {
+        inner: future,
+        request: Some(state),
     }
 }
