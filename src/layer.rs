@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Event, Subscriber};
@@ -26,9 +26,36 @@ use crate::shared::{Shared, enter_tracker};
 pub(crate) struct SpanState {
     fields: RawFields,
     scope: Option<Arc<Scope>>,
-    /// Set to true when an error is captured inside this span (the HTTP middleware's request
-    /// span uses it so that a failed request is not recorded twice).
-    capture_mark: Option<Arc<AtomicBool>>,
+    /// Told of every capture inside this span; see [`CaptureContext`].
+    capture_context: Option<Arc<dyn CaptureContext>>,
+}
+
+/// Context that a span builds only when an error is captured inside it, and that learns of
+/// the capture: the HTTP middleware's request span turns its headers and query into extras
+/// only for the requests that fail, and knows not to record a failed status twice.
+pub(crate) trait CaptureContext: Send + Sync + 'static {
+    /// Called on the capturing thread for each capture inside the span: the scope to attach,
+    /// under the span's own scope (whose values win).
+    fn on_capture(&self) -> Option<Arc<Scope>>;
+}
+
+/// The scope a span contributes to a capture: its lazy context's, then its own on top.
+fn capture_scope(state: &SpanState) -> Option<Arc<Scope>> {
+    let Some(context) = &state.capture_context else {
+        return state.scope.clone();
+    };
+    match (context.on_capture(), &state.scope) {
+        (Some(mut base), Some(own)) => {
+            let merged = Arc::make_mut(&mut base);
+            merged.extras.extend(own.extras.clone());
+            merged.tags.extend(own.tags.clone());
+            if own.user.is_some() {
+                merged.user.clone_from(&own.user);
+            }
+            Some(base)
+        }
+        (base, own) => base.or_else(|| own.clone()),
+    }
 }
 
 /// Runs a closure on the scope of a span, through a dispatcher of a known subscriber type.
@@ -41,7 +68,7 @@ pub(crate) struct Hooks {
     pub shared: Arc<Shared>,
     span_trace: fn(&Dispatch, &Id, usize) -> (Vec<RawSpan>, usize),
     update_scope: UpdateScope,
-    mark_captures: fn(&Dispatch, &Id, Arc<AtomicBool>),
+    set_capture_context: fn(&Dispatch, &Id, Arc<dyn CaptureContext>),
 }
 
 impl Hooks {
@@ -79,10 +106,15 @@ impl Hooks {
         self.shared.submit(raw)
     }
 
-    /// From now on, every capture inside span `id` (or its children) sets `mark`.
+    /// From now on, every capture inside span `id` (or its children) calls `context`.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn mark_captures(&self, dispatch: &Dispatch, id: &Id, mark: Arc<AtomicBool>) {
-        (self.mark_captures)(dispatch, id, mark);
+    pub(crate) fn set_capture_context(
+        &self,
+        dispatch: &Dispatch,
+        id: &Id,
+        context: Arc<dyn CaptureContext>,
+    ) {
+        (self.set_capture_context)(dispatch, id, context);
     }
 
     /// Runs `f` on the scope kept in span `id`, creating it if needed.
@@ -115,7 +147,7 @@ where
                 shared,
                 span_trace: span_trace::<S>,
                 update_scope: update_scope::<S>,
-                mark_captures: mark_captures::<S>,
+                set_capture_context: set_capture_context::<S>,
             },
             _subscriber: PhantomData,
         }
@@ -246,13 +278,10 @@ where
         }
         let extensions = span.extensions();
         let state = extensions.get::<SpanState>();
-        if let Some(mark) = state.and_then(|s| s.capture_mark.as_ref()) {
-            mark.store(true, Ordering::Relaxed);
-        }
         spans.push(RawSpan {
             metadata: span.metadata(),
             fields: state.map(|s| s.fields.clone()).unwrap_or_default(),
-            scope: state.and_then(|s| s.scope.clone()),
+            scope: state.and_then(capture_scope),
         });
     }
     (spans, omitted)
@@ -293,7 +322,7 @@ where
     }
 }
 
-fn mark_captures<S>(dispatch: &Dispatch, id: &Id, mark: Arc<AtomicBool>)
+fn set_capture_context<S>(dispatch: &Dispatch, id: &Id, context: Arc<dyn CaptureContext>)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -305,9 +334,9 @@ where
     };
     let mut extensions = span.extensions_mut();
     match extensions.get_mut::<SpanState>() {
-        Some(state) => state.capture_mark = Some(mark),
+        Some(state) => state.capture_context = Some(context),
         None => extensions.insert(SpanState {
-            capture_mark: Some(mark),
+            capture_context: Some(context),
             ..SpanState::default()
         }),
     }

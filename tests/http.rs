@@ -620,3 +620,31 @@ fn bodies_are_not_recorded_by_default() {
     let groups = server.groups();
     assert!(groups[0].samples[0].extras.get("http.body").is_none());
 }
+
+#[test]
+fn a_scope_set_on_the_request_span_adds_to_the_request_context() {
+    let server = Server::start(ErrorTracker::builder(), |tracker| {
+        Router::new()
+            .route(
+                "/scoped",
+                get(|| async {
+                    let request = tracing::Span::current();
+                    error_tracker::configure_span_scope(&request, |scope| {
+                        scope.set_user(serde_json::json!({"id": 7}));
+                        scope.set_extra("cart", 3);
+                    });
+                    tracing::error!("checkout failed");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }),
+            )
+            .layer(tracker.http_layer())
+    });
+    assert_eq!(server.get("/scoped?step=pay"), Some(500));
+    let groups = server.groups();
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    let sample = &groups[0].samples[0];
+    assert_eq!(sample.extras["cart"], 3);
+    assert_eq!(sample.extras["http.query"]["step"], "pay");
+    assert!(sample.extras["http.headers"].get("host").is_some());
+    assert_eq!(sample.user, Some(serde_json::json!({"id": 7})));
+}

@@ -7,9 +7,10 @@
 
 use http::HeaderMap;
 use http::header::{self, HeaderName};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
-use crate::record::bounded_copy;
+use crate::record::TRUNCATION_MARKER;
 
 /// Most entries kept in one map (headers, query parameters, cookies).
 pub(crate) const MAX_ENTRIES: usize = 64;
@@ -53,28 +54,32 @@ struct BoundedMap {
 }
 
 impl BoundedMap {
-    fn new() -> Self {
+    /// A map for about `entries` entries: sized once, since a request's maps are built on
+    /// every request.
+    fn with_capacity(entries: usize) -> Self {
         BoundedMap {
-            map: Map::new(),
+            map: Map::with_capacity(entries.min(MAX_ENTRIES)),
             omitted: 0,
         }
     }
 
     fn insert(&mut self, name: &str, value: &str) {
-        let (name, _) = bounded_copy(name, MAX_NAME_LEN);
-        let text = || Value::String(bounded_copy(value, MAX_VALUE_LEN).0.into_string());
+        let text = || Value::String(bounded_string(value, MAX_VALUE_LEN));
         let room = self.map.len() < MAX_ENTRIES;
-        match self.map.get_mut(name.as_str()) {
-            Some(Value::Array(values)) if values.len() < MAX_ENTRIES => values.push(text()),
-            Some(Value::Array(_)) => self.omitted += 1,
-            Some(single) => {
-                let first = std::mem::take(single);
-                *single = Value::Array(vec![first, text()]);
+        // One hash per entry: the entry API rather than a lookup then an insert.
+        match self.map.entry(bounded_string(name, MAX_NAME_LEN)) {
+            Entry::Occupied(mut entry) => match entry.get_mut() {
+                Value::Array(values) if values.len() < MAX_ENTRIES => values.push(text()),
+                Value::Array(_) => self.omitted += 1,
+                single => {
+                    let first = std::mem::take(single);
+                    *single = Value::Array(vec![first, text()]);
+                }
+            },
+            Entry::Vacant(entry) if room => {
+                entry.insert(text());
             }
-            None if room => {
-                self.map.insert(name.into_string(), text());
-            }
-            None => self.omitted += 1,
+            Entry::Vacant(_) => self.omitted += 1,
         }
     }
 
@@ -87,11 +92,22 @@ impl BoundedMap {
     }
 }
 
+/// `s` as an owned string of at most `limit` bytes (cut on a character boundary and marked).
+fn bounded_string(s: &str, limit: usize) -> String {
+    if s.len() <= limit {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(limit + TRUNCATION_MARKER.len());
+    out.push_str(&s[..s.floor_char_boundary(limit)]);
+    out.push_str(TRUNCATION_MARKER);
+    out
+}
+
 /// The request headers, with credentials (and, unless `client_address`, the client's
 /// address) replaced by `mask` here, before anything else sees them. Values that are not
 /// UTF-8 are kept with replacement characters.
 pub(crate) fn headers(headers: &HeaderMap, mask: &str, client_address: bool) -> Value {
-    let mut map = BoundedMap::new();
+    let mut map = BoundedMap::with_capacity(headers.keys_len());
     for (name, value) in headers {
         if is_always_masked(name) || (!client_address && is_client_address(name)) {
             map.insert(name.as_str(), mask);
@@ -117,7 +133,8 @@ pub(crate) fn query(query: &str) -> Value {
 
 /// URL-encoded pairs (a query string or a form body), percent-decoded, by name.
 pub(crate) fn form(pairs: &[u8]) -> Value {
-    let mut map = BoundedMap::new();
+    let entries = pairs.iter().filter(|b| **b == b'&').count() + 1;
+    let mut map = BoundedMap::with_capacity(entries);
     for (name, value) in form_urlencoded::parse(pairs) {
         // Past the bound the pairs are only counted; the query's length is bounded by the
         // server's request-line limit.
@@ -128,7 +145,7 @@ pub(crate) fn form(pairs: &[u8]) -> Value {
 
 /// The cookies of every `Cookie` header, by name; `None` when there are none.
 pub(crate) fn cookies(headers: &HeaderMap) -> Option<Value> {
-    let mut map = BoundedMap::new();
+    let mut map = BoundedMap::with_capacity(8);
     let mut any = false;
     for header in headers.get_all(header::COOKIE) {
         let text = String::from_utf8_lossy(header.as_bytes());
@@ -152,7 +169,7 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
         .find_map(|name| headers.get(*name))
         .map(|value| {
             let text = String::from_utf8_lossy(value.as_bytes());
-            bounded_copy(&text, MAX_NAME_LEN).0.into_string()
+            bounded_string(&text, MAX_NAME_LEN)
         })
 }
 

@@ -6,9 +6,10 @@
 //! - It opens a request span (`http_request`, target `error_tracker::http`) with the method,
 //!   host, path, route template (axum's [`MatchedPath`](axum::extract::MatchedPath)), request
 //!   id, client address (only when enabled) and, once answered, status. Headers, query
-//!   parameters and cookies go into the span's scope as the extras `http.headers`,
-//!   `http.query` and `http.jar`; with [`HttpLayer::capture_body`], JSON and form bodies as
-//!   `http.body`, bounded. Every error raised while the request is handled, in the handler or
+//!   parameters and cookies are kept with the span as they came, and become the extras
+//!   `http.headers`, `http.query` and `http.jar` when an error is captured inside the request
+//!   (most requests succeed and never pay for it); with [`HttpLayer::capture_body`], JSON and
+//!   form bodies become `http.body`, bounded. Every error raised while the request is handled, in the handler or
 //!   in a task `.instrument`ed with its span, carries all of it.
 //! - Credentials (`Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`, `X-Api-Key`)
 //!   and, unless the client address is recorded, the proxies' client-address headers are

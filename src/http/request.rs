@@ -5,23 +5,23 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{ConnectInfo, MatchedPath};
 use compact_str::{CompactString, format_compact};
-use http::{Method, Request, StatusCode, header};
-use serde_json::Value;
+use http::{HeaderMap, Method, Request, StatusCode, Uri, header};
 use tracing::Span;
 use tracing::field::Empty;
 
 use super::HttpSettings;
 use super::context;
 use crate::fingerprint::parameterize;
-use crate::layer::Hooks;
+use crate::layer::{CaptureContext, Hooks};
 use crate::occurrence::Level;
 use crate::record::{BoundedWriter, RawLocation, RawOccurrence, RawValue, bounded_copy};
-use crate::shared::enter_tracker;
+use crate::scope::Scope;
+use crate::shared::{Shared, enter_tracker};
 
 /// The target of request spans and of the occurrences the middleware records itself.
 pub(crate) const TARGET: &str = "error_tracker::http";
@@ -35,8 +35,8 @@ const MAX_ROUTE_LEN: usize = 1024;
 /// The tracker's view of one request in flight.
 pub(crate) struct RequestState {
     pub span: Span,
-    /// Set by the tracker's layer when anything is captured inside the request span.
-    mark: Arc<AtomicBool>,
+    /// Told by the tracker's layer of every capture inside the request span.
+    context: Arc<RequestContext>,
     settings: Arc<HttpSettings>,
     method: Method,
     /// The route template, or the parameterised path when the framework gave none.
@@ -71,7 +71,8 @@ impl RequestState {
             .or_else(|| uri.host());
         // ERROR level: the span is enabled wherever the errors it gives context to are.
         // Only values that are safe in any log line are span fields (the `fmt` layer prints
-        // them); headers, query and cookies go to the scope, which only the tracker reads.
+        // them); headers, query and cookies go to the capture context, which only the
+        // tracker reads.
         let span = tracing::error_span!(
             target: TARGET,
             "http_request",
@@ -83,32 +84,21 @@ impl RequestState {
             http.client_addr = Empty,
             http.status = Empty,
         );
-        let mark = span
+        // The headers and query are kept as they are (shared bytes, no parsing) and turned
+        // into extras only if an error is captured inside the request: most requests succeed.
+        let context = span
             .with_subscriber(|(id, dispatch)| {
                 let hooks = Hooks::of(dispatch)?;
-                let mark = Arc::new(AtomicBool::new(false));
-                hooks.mark_captures(dispatch, id, mark.clone());
-                let mask = hooks.shared.masking.mask_with();
-                let mut extras: Vec<(&str, Value)> = Vec::with_capacity(3);
-                extras.push((
-                    "http.headers",
-                    context::headers(headers, mask, settings.client_address),
-                ));
-                if let Some(query) = uri.query() {
-                    extras.push(("http.query", context::query(query)));
-                }
-                if let Some(cookies) = context::cookies(headers) {
-                    // Not `http.cookies`: the default masked key `cookie` would hide the whole
-                    // map, where each cookie is to be masked by its own name.
-                    extras.push(("http.jar", cookies));
-                }
-                let mut extras = Some(extras);
-                hooks.update_scope(dispatch, id, &mut |scope| {
-                    for (key, value) in extras.take().into_iter().flatten() {
-                        scope.extras.insert(key.to_owned(), value);
-                    }
+                let context = Arc::new(RequestContext {
+                    shared: hooks.shared.clone(),
+                    headers: headers.clone(),
+                    uri: uri.clone(),
+                    client_address: settings.client_address,
+                    captured: AtomicBool::new(false),
+                    scope: OnceLock::new(),
                 });
-                Some(mark)
+                hooks.set_capture_context(dispatch, id, context.clone());
+                Some(context)
             })
             .flatten()?;
         if let Some(id) = context::request_id(headers) {
@@ -125,7 +115,7 @@ impl RequestState {
         };
         Some(RequestState {
             span,
-            mark,
+            context,
             settings: settings.clone(),
             method: request.method().clone(),
             route,
@@ -134,7 +124,7 @@ impl RequestState {
 
     /// Whether anything was captured inside the request so far.
     fn captured(&self) -> bool {
-        self.mark.load(Ordering::Relaxed)
+        self.context.captured.load(Ordering::Relaxed)
     }
 
     /// The handler answered `status`: record it as an occurrence if it is a tracked status
@@ -205,6 +195,50 @@ impl RequestState {
                 }
             }
         });
+    }
+}
+
+/// What the request span keeps for the tracker, turned into extras on the first capture.
+struct RequestContext {
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    client_address: bool,
+    /// Set on every capture inside the request span.
+    captured: AtomicBool,
+    /// Built on the first capture, shared by the later ones.
+    scope: OnceLock<Arc<Scope>>,
+}
+
+impl RequestContext {
+    fn build_scope(&self) -> Scope {
+        let mask = self.shared.masking.mask_with();
+        let mut scope = Scope::default();
+        let extras = &mut scope.extras;
+        extras.insert(
+            "http.headers".to_owned(),
+            context::headers(&self.headers, mask, self.client_address),
+        );
+        if let Some(query) = self.uri.query() {
+            extras.insert("http.query".to_owned(), context::query(query));
+        }
+        if let Some(cookies) = context::cookies(&self.headers) {
+            // Not `http.cookies`: the default masked key `cookie` would hide the whole map,
+            // where each cookie is to be masked by its own name.
+            extras.insert("http.jar".to_owned(), cookies);
+        }
+        scope
+    }
+}
+
+impl CaptureContext for RequestContext {
+    fn on_capture(&self) -> Option<Arc<Scope>> {
+        self.captured.store(true, Ordering::Relaxed);
+        Some(
+            self.scope
+                .get_or_init(|| Arc::new(self.build_scope()))
+                .clone(),
+        )
     }
 }
 
