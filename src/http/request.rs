@@ -39,8 +39,8 @@ pub(crate) struct RequestState {
     context: Arc<RequestContext>,
     settings: Arc<HttpSettings>,
     method: Method,
-    /// The route template, or the parameterised path when the framework gave none.
-    route: CompactString,
+    /// The route template, when the framework gave one.
+    route: Option<CompactString>,
 }
 
 impl RequestState {
@@ -48,8 +48,8 @@ impl RequestState {
     /// sees the span (no subscriber, or one without the tracker's layer): the request then
     /// costs nothing more.
     pub(crate) fn open<B>(request: &Request<B>, settings: &Arc<HttpSettings>) -> Option<Self> {
-        // Nothing of the tracker may fail a request: a panic in here (a custom masking's
-        // `mask_with`, say) only loses the context.
+        // Nothing of the tracker may fail a request: a panic in here (in another layer of the
+        // subscriber, say) only loses the context.
         catch_unwind(AssertUnwindSafe(|| Self::try_open(request, settings))).unwrap_or(None)
     }
 
@@ -109,16 +109,12 @@ impl RequestState {
         {
             span.record("http.client_addr", tracing::field::display(addr));
         }
-        let route = match route {
-            Some(route) => bounded_copy(route, MAX_ROUTE_LEN).0,
-            None => bounded_copy(&parameterize(path), MAX_ROUTE_LEN).0,
-        };
         Some(RequestState {
             span,
             context,
             settings: settings.clone(),
             method: request.method().clone(),
-            route,
+            route: route.map(|route| bounded_copy(route, MAX_ROUTE_LEN).0),
         })
     }
 
@@ -134,10 +130,16 @@ impl RequestState {
         if self.captured() || !self.settings.captures(status.as_u16()) {
             return;
         }
-        let message = format_compact!("{} {} answered {}", self.method, self.route, status);
+        // Without a template, the path with its ids replaced stands in for it; worked out
+        // here rather than for every request, since it runs a regex.
+        let route = match &self.route {
+            Some(route) => route.clone(),
+            None => bounded_copy(&parameterize(self.context.uri.path()), MAX_ROUTE_LEN).0,
+        };
+        let message = format_compact!("{} {} answered {}", self.method, route, status);
         // Method, route template and status, not the raw path: `/users/1` and `/users/2`
         // answering 500 are one error.
-        let key = format_compact!("http {} {} {}", self.method, self.route, status.as_u16());
+        let key = format_compact!("http {} {} {}", self.method, route, status.as_u16());
         self.capture(|_| {
             let mut raw = RawOccurrence::new(
                 Level::Error,
