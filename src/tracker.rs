@@ -81,6 +81,7 @@ impl std::fmt::Debug for Builder {
             .field("masked_keys", &self.masked_keys)
             .field("custom_masking", &self.masking.is_some())
             .field("custom_store", &self.store.is_some())
+            .field("http", &self.http)
             .finish()
     }
 }

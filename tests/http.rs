@@ -335,6 +335,26 @@ fn catch_panic_default_handler_logs_a_second_error_outside_the_request() {
 }
 
 #[test]
+fn catch_panic_inside_the_middleware_leaves_its_own_log_as_the_record() {
+    let server = Server::start(ErrorTracker::builder(), |tracker| {
+        // The other order: `CatchPanic` inside, so the middleware only sees the 500.
+        routes()
+            .layer(CatchPanicLayer::new())
+            .layer(tracker.http_layer())
+    });
+    assert_eq!(server.get("/panic/42"), Some(500));
+    let groups = server.groups();
+    // tower-http's `error!`, raised inside the request: the 500 adds nothing.
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    let logged = &only_of_kind(&groups, "event").samples[0];
+    assert_eq!(
+        logged.message,
+        "Service panicked: handler exploded for order 42"
+    );
+    assert_eq!(request_span(logged).fields["http.route"], "/panic/{id}");
+}
+
+#[test]
 fn a_panicking_handler_without_catch_panic_is_recorded_and_the_server_lives_on() {
     let server = Server::start(ErrorTracker::builder(), app);
     // The connection's task ends with the panic: the client sees no answer.
