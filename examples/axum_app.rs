@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Settings come from `error_tracker.toml` when present and `ERROR_TRACKER_*` variables, so
-//! `ERROR_TRACKER_HTTP_CAPTURE_STATUSES='["500-599", 401, 404]'` records the 401 and 404 too.
+//! `ERROR_TRACKER_HTTP_CAPTURE_STATUSES=500-599,401,404` records the 401 and 404 too.
 //! The errors go to the redb file `error_tracker.redb` in the working directory (the
 //! `store.path` setting), so a second run adds to the same groups.
 
