@@ -26,6 +26,36 @@ use crate::shared::{Shared, enter_tracker};
 pub(crate) struct SpanState {
     fields: RawFields,
     scope: Option<Arc<Scope>>,
+    /// Told of every capture inside this span; see [`CaptureContext`].
+    capture_context: Option<Arc<dyn CaptureContext>>,
+}
+
+/// Context that a span builds only when an error is captured inside it, and that learns of
+/// the capture: the HTTP middleware's request span turns its headers and query into extras
+/// only for the requests that fail, and knows not to record a failed status twice.
+pub(crate) trait CaptureContext: Send + Sync + 'static {
+    /// Called on the capturing thread for each capture inside the span: the scope to attach,
+    /// under the span's own scope (whose values win).
+    fn on_capture(&self) -> Option<Arc<Scope>>;
+}
+
+/// The scope a span contributes to a capture: its lazy context's, then its own on top.
+fn capture_scope(state: &SpanState) -> Option<Arc<Scope>> {
+    let Some(context) = &state.capture_context else {
+        return state.scope.clone();
+    };
+    match (context.on_capture(), &state.scope) {
+        (Some(mut base), Some(own)) => {
+            let merged = Arc::make_mut(&mut base);
+            merged.extras.extend(own.extras.clone());
+            merged.tags.extend(own.tags.clone());
+            if own.user.is_some() {
+                merged.user.clone_from(&own.user);
+            }
+            Some(base)
+        }
+        (base, own) => base.or_else(|| own.clone()),
+    }
 }
 
 /// Runs a closure on the scope of a span, through a dispatcher of a known subscriber type.
@@ -38,6 +68,7 @@ pub(crate) struct Hooks {
     pub shared: Arc<Shared>,
     span_trace: fn(&Dispatch, &Id, usize) -> (Vec<RawSpan>, usize),
     update_scope: UpdateScope,
+    set_capture_context: fn(&Dispatch, &Id, Arc<dyn CaptureContext>),
 }
 
 impl Hooks {
@@ -59,6 +90,31 @@ impl Hooks {
             raw.spans_omitted = omitted;
         }
         self.shared.submit(raw)
+    }
+
+    /// Captures `raw` inside span `id` (with its span trace), whatever span is current.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn capture_in_span(
+        &self,
+        dispatch: &Dispatch,
+        id: &Id,
+        mut raw: RawOccurrence,
+    ) -> bool {
+        let (spans, omitted) = (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
+        raw.spans = spans;
+        raw.spans_omitted = omitted;
+        self.shared.submit(raw)
+    }
+
+    /// From now on, every capture inside span `id` (or its children) calls `context`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn set_capture_context(
+        &self,
+        dispatch: &Dispatch,
+        id: &Id,
+        context: Arc<dyn CaptureContext>,
+    ) {
+        (self.set_capture_context)(dispatch, id, context);
     }
 
     /// Runs `f` on the scope kept in span `id`, creating it if needed.
@@ -91,6 +147,7 @@ where
                 shared,
                 span_trace: span_trace::<S>,
                 update_scope: update_scope::<S>,
+                set_capture_context: set_capture_context::<S>,
             },
             _subscriber: PhantomData,
         }
@@ -224,7 +281,7 @@ where
         spans.push(RawSpan {
             metadata: span.metadata(),
             fields: state.map(|s| s.fields.clone()).unwrap_or_default(),
-            scope: state.and_then(|s| s.scope.clone()),
+            scope: state.and_then(capture_scope),
         });
     }
     (spans, omitted)
@@ -262,5 +319,25 @@ where
         f(Arc::make_mut(
             state.scope.get_or_insert_with(Default::default),
         ));
+    }
+}
+
+fn set_capture_context<S>(dispatch: &Dispatch, id: &Id, context: Arc<dyn CaptureContext>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = dispatch
+        .downcast_ref::<S>()
+        .and_then(|subscriber| subscriber.span(id))
+    else {
+        return;
+    };
+    let mut extensions = span.extensions_mut();
+    match extensions.get_mut::<SpanState>() {
+        Some(state) => state.capture_context = Some(context),
+        None => extensions.insert(SpanState {
+            capture_context: Some(context),
+            ..SpanState::default()
+        }),
     }
 }

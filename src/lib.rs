@@ -50,6 +50,8 @@ mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 pub mod fingerprint;
+#[cfg(feature = "http")]
+pub mod http;
 mod layer;
 mod mask;
 pub mod notify;

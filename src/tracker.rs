@@ -10,7 +10,7 @@ use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::buffer::Buffer;
-use crate::config::{Config, EmailConfig, StoreBackend, StoreConfig};
+use crate::config::{Config, EmailConfig, HttpConfig, StoreBackend, StoreConfig};
 use crate::context::ContextBuilder;
 use crate::layer::ErrorTrackerLayer;
 use crate::mask::{DefaultMasking, Masking};
@@ -54,6 +54,7 @@ pub struct Builder {
     context: Option<Arc<dyn ContextBuilder>>,
     notify_policy: NotifyPolicy,
     email: EmailConfig,
+    http: HttpConfig,
 }
 
 impl Default for Builder {
@@ -83,6 +84,7 @@ impl Default for Builder {
             context: None,
             notify_policy: NotifyPolicy::default(),
             email: EmailConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -99,6 +101,7 @@ impl std::fmt::Debug for Builder {
             .field("context_builder", &self.context.is_some())
             .field("notify_policy", &self.notify_policy)
             .field("email", &self.email)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -268,6 +271,17 @@ impl Builder {
         self.mask_with.clone_from(&config.mask_with);
         self.store_config = config.store.clone();
         self = self.email(config.email.clone());
+        self.http.clone_from(&config.http);
+        self
+    }
+
+    /// Response statuses the HTTP middleware (`ErrorTracker::http_layer`, feature `http`)
+    /// records as errors (default 500-599; the `[http] capture_statuses` setting).
+    pub fn capture_statuses(
+        mut self,
+        statuses: impl IntoIterator<Item = crate::config::StatusRange>,
+    ) -> Self {
+        self.http.capture_statuses = statuses.into_iter().collect();
         self
     }
 
@@ -364,6 +378,7 @@ impl Builder {
                 shared,
                 worker: Mutex::new(Some(worker)),
                 notify: notify_thread,
+                http: self.http,
             }),
         })
     }
@@ -412,6 +427,8 @@ struct Handle {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
     notify: Option<NotifyThread>,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    http: HttpConfig,
 }
 
 impl Drop for Handle {
@@ -477,6 +494,13 @@ impl ErrorTracker {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         ErrorTrackerLayer::new(self.inner.shared.clone())
+    }
+
+    /// The tower middleware for `http` services (feature `http`), recording the statuses set
+    /// with [`Builder::capture_statuses`] or the `[http]` settings; see [`crate::http`].
+    #[cfg(feature = "http")]
+    pub fn http_layer(&self) -> crate::http::HttpLayer {
+        crate::http::HttpLayer::from_config(&self.inner.http)
     }
 
     /// Captures panics from now on (chained in front of the current panic hook); each is

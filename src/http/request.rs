@@ -1,0 +1,256 @@
+//! One request as the tracker sees it: its span and context, and what is recorded when it
+//! answers with a tracked status or panics.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use compact_str::{CompactString, format_compact};
+use http::{HeaderMap, Method, Request, StatusCode, Uri, header};
+use tracing::Span;
+use tracing::field::Empty;
+
+use super::HttpSettings;
+use super::context;
+use crate::fingerprint::parameterize;
+use crate::layer::{CaptureContext, Hooks};
+use crate::occurrence::Level;
+use crate::record::{BoundedWriter, RawLocation, RawOccurrence, RawValue, bounded_copy};
+use crate::scope::Scope;
+use crate::shared::{Shared, enter_tracker};
+
+/// The target of request spans and of the occurrences the middleware records itself.
+pub(crate) const TARGET: &str = "error_tracker::http";
+/// The kind of an occurrence recorded for a response status.
+pub(crate) const STATUS_KIND: &str = "http_status";
+/// The kind of an occurrence recorded for a panicking handler.
+const PANIC_KIND: &str = "panic";
+/// Longest path kept in a grouping key.
+const MAX_ROUTE_LEN: usize = 1024;
+
+/// The tracker's view of one request in flight.
+pub(crate) struct RequestState {
+    pub span: Span,
+    /// Told by the tracker's layer of every capture inside the request span.
+    context: Arc<RequestContext>,
+    settings: Arc<HttpSettings>,
+    method: Method,
+    /// The route template, when the framework gave one.
+    route: Option<CompactString>,
+}
+
+impl RequestState {
+    /// Opens the request span and attaches the request context to it; `None` when no tracker
+    /// sees the span (no subscriber, or one without the tracker's layer): the request then
+    /// costs nothing more.
+    pub(crate) fn open<B>(request: &Request<B>, settings: &Arc<HttpSettings>) -> Option<Self> {
+        // Nothing of the tracker may fail a request: a panic in here (in another layer of the
+        // subscriber, say) only loses the context.
+        catch_unwind(AssertUnwindSafe(|| Self::try_open(request, settings))).unwrap_or(None)
+    }
+
+    fn try_open<B>(request: &Request<B>, settings: &Arc<HttpSettings>) -> Option<Self> {
+        // A downcast: requests served without the tracker's layer pay for no span at all.
+        if !tracing::dispatcher::get_default(|dispatch| Hooks::of(dispatch).is_some()) {
+            return None;
+        }
+        let uri = request.uri();
+        let headers = request.headers();
+        let path = uri.path();
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| uri.host());
+        // ERROR level: the span is enabled wherever the errors it gives context to are.
+        // Only values that are safe in any log line are span fields (the `fmt` layer prints
+        // them); headers, query and cookies go to the capture context, which only the
+        // tracker reads.
+        let span = tracing::error_span!(
+            target: TARGET,
+            "http_request",
+            http.method = request.method().as_str(),
+            http.host = host,
+            http.path = path,
+            http.route = route,
+            http.request_id = Empty,
+            http.client_addr = Empty,
+            http.status = Empty,
+        );
+        // The headers and query are kept as they are (shared bytes, no parsing) and turned
+        // into extras only if an error is captured inside the request: most requests succeed.
+        let context = span
+            .with_subscriber(|(id, dispatch)| {
+                let hooks = Hooks::of(dispatch)?;
+                let context = Arc::new(RequestContext {
+                    shared: hooks.shared.clone(),
+                    headers: headers.clone(),
+                    uri: uri.clone(),
+                    client_address: settings.client_address,
+                    captured: AtomicBool::new(false),
+                    scope: OnceLock::new(),
+                });
+                hooks.set_capture_context(dispatch, id, context.clone());
+                Some(context)
+            })
+            .flatten()?;
+        if let Some(id) = context::request_id(headers) {
+            span.record("http.request_id", id);
+        }
+        if settings.client_address
+            && let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>()
+        {
+            span.record("http.client_addr", tracing::field::display(addr));
+        }
+        Some(RequestState {
+            span,
+            context,
+            settings: settings.clone(),
+            method: request.method().clone(),
+            route: route.map(|route| bounded_copy(route, MAX_ROUTE_LEN).0),
+        })
+    }
+
+    /// Whether anything was captured inside the request so far.
+    fn captured(&self) -> bool {
+        self.context.captured.load(Ordering::Relaxed)
+    }
+
+    /// The handler answered `status`: record it as an occurrence if it is a tracked status
+    /// and nothing was captured for this request yet.
+    pub(crate) fn answered(&self, status: StatusCode) {
+        self.span.record("http.status", status.as_u16());
+        if self.captured() || !self.settings.captures(status.as_u16()) {
+            return;
+        }
+        // Without a template, the path with its ids replaced stands in for it; worked out
+        // here rather than for every request, since it runs a regex.
+        let route = match &self.route {
+            Some(route) => route.clone(),
+            None => bounded_copy(&parameterize(self.context.uri.path()), MAX_ROUTE_LEN).0,
+        };
+        let message = format_compact!("{} {} answered {}", self.method, route, status);
+        // Method, route template and status, not the raw path: `/users/1` and `/users/2`
+        // answering 500 are one error.
+        let key = format_compact!("http {} {} {}", self.method, route, status.as_u16());
+        self.capture(|_| {
+            let mut raw = RawOccurrence::new(
+                Level::Error,
+                Cow::Borrowed(STATUS_KIND),
+                message,
+                location(),
+            );
+            raw.fields
+                .push(("status", RawValue::U64(u64::from(status.as_u16()))));
+            raw.custom_fingerprint = Some(key);
+            raw
+        });
+    }
+
+    /// The handler panicked with `payload`: record the panic with the request context,
+    /// unless the tracker's panic hook already did.
+    pub(crate) fn panicked(&self, payload: &(dyn Any + Send)) {
+        if self.captured() {
+            return;
+        }
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("Box<dyn Any>");
+        self.capture(|hooks| {
+            let mut message = CompactString::default();
+            let limit = hooks.shared.settings.max_value_len;
+            let truncated =
+                BoundedWriter::write_bounded(&mut message, limit, format_args!("{text}"));
+            let mut raw =
+                RawOccurrence::new(Level::Error, Cow::Borrowed(PANIC_KIND), message, location());
+            raw.truncated = truncated;
+            raw
+        });
+    }
+
+    /// Captures what `build` makes inside the request span, guarded like every capture.
+    fn capture(&self, build: impl FnOnce(&Hooks) -> RawOccurrence) {
+        let Some(_guard) = enter_tracker() else {
+            return;
+        };
+        let mut build = Some(build);
+        self.span.with_subscriber(|(id, dispatch)| {
+            if let (Some(hooks), Some(build)) = (Hooks::of(dispatch), build.take()) {
+                let captured = catch_unwind(AssertUnwindSafe(|| {
+                    hooks.capture_in_span(dispatch, id, build(hooks))
+                }));
+                if captured.is_err() {
+                    hooks
+                        .shared
+                        .counters
+                        .internal_panics
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+/// What the request span keeps for the tracker, turned into extras on the first capture.
+struct RequestContext {
+    shared: Arc<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    client_address: bool,
+    /// Set on every capture inside the request span.
+    captured: AtomicBool,
+    /// Built on the first capture, shared by the later ones.
+    scope: OnceLock<Arc<Scope>>,
+}
+
+impl RequestContext {
+    fn build_scope(&self) -> Scope {
+        let mask = self.shared.masking.mask_with();
+        let mut scope = Scope::default();
+        let extras = &mut scope.extras;
+        extras.insert(
+            "http.headers".to_owned(),
+            context::headers(&self.headers, mask, self.client_address),
+        );
+        if let Some(query) = self.uri.query() {
+            extras.insert("http.query".to_owned(), context::query(query));
+        }
+        if let Some(cookies) = context::cookies(&self.headers) {
+            // Not `http.cookies`: the default masked key `cookie` would hide the whole map,
+            // where each cookie is to be masked by its own name.
+            extras.insert("http.jar".to_owned(), cookies);
+        }
+        scope
+    }
+}
+
+impl CaptureContext for RequestContext {
+    fn on_capture(&self) -> Option<Arc<Scope>> {
+        self.captured.store(true, Ordering::Relaxed);
+        Some(
+            self.scope
+                .get_or_init(|| Arc::new(self.build_scope()))
+                .clone(),
+        )
+    }
+}
+
+/// Where the middleware's own occurrences come from: no file or line, the middleware's
+/// target (which is part of their grouping).
+fn location() -> RawLocation {
+    RawLocation {
+        target: Cow::Borrowed(TARGET),
+        module: None,
+        file: None,
+        line: None,
+    }
+}
