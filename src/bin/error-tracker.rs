@@ -637,16 +637,10 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
                 "note: only clients on this machine are let in; use --basic or --token for others"
             );
         }
-        axum::serve(
-            listener,
-            dashboard
-                .router()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
+        error_tracker::dashboard::serve(listener, dashboard.router(), async {
             let _ = tokio::signal::ctrl_c().await;
         })
-        .await?;
+        .await;
         Ok(())
     })
 }

@@ -33,6 +33,7 @@ mod handlers;
 mod html;
 mod list;
 mod permission;
+mod serve;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub use self::charts::Bucket;
 pub use self::permission::{
     AllowAll, BasicAuth, BearerToken, Decision, DenyAll, LoopbackOnly, ViewPermission, peer_addr,
 };
+pub use self::serve::{MAX_REQUEST_HEAD_BYTES, serve};
 
 /// Longest query string accepted; longer ones get `414 URI Too Long`. Filters and a page
 /// number fit in a few hundred bytes.

@@ -36,15 +36,10 @@ impl Server {
                     .await
                     .expect("bind");
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async {
+                error_tracker::dashboard::serve(listener, router, async {
                     let _ = stopped.await;
                 })
-                .await
-                .expect("serve");
+                .await;
             });
         });
         let addr = addr_rx
