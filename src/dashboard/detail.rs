@@ -190,13 +190,43 @@ fn or_dash(text: &str) -> &str {
     if text.is_empty() { "—" } else { text }
 }
 
+/// The target of the HTTP middleware's request span (`crate::http`, feature `http`).
+const HTTP_TARGET: &str = "error_tracker::http";
+
+/// Extras shown under "Request": the HTTP middleware's (`http.headers`, `http.query`,
+/// `http.jar`, `http.body`) and a `request` extra set by hand.
+fn is_request_extra(key: &str) -> bool {
+    key == "request" || key.starts_with("http.")
+}
+
+/// The request a sample was raised in: the HTTP middleware's span fields (method, host,
+/// path, route, status, ...), then the request extras, a hand-set `request` map spread out.
+fn request_context(sample: &Occurrence) -> Vec<(&str, &serde_json::Value)> {
+    let span_fields = sample
+        .spans
+        .iter()
+        .filter(|span| span.target == HTTP_TARGET)
+        .flat_map(|span| span.fields.iter());
+    let extras = sample
+        .extras
+        .iter()
+        .filter(|(key, _)| is_request_extra(key))
+        .flat_map(|(key, value)| match (key.as_str(), value.as_object()) {
+            ("request", Some(map)) => map.iter().collect::<Vec<_>>(),
+            _ => vec![(key, value)],
+        });
+    span_fields
+        .chain(extras)
+        .map(|(key, value)| (key.as_str(), value))
+        .collect()
+}
+
 fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
     let thread = match &sample.thread.name {
         Some(name) => format!("{name} ({})", sample.thread.id),
         None => sample.thread.id.clone(),
     };
-    // A request context (from the HTTP middleware, or set by hand) is shown on its own.
-    let request = sample.extras.get("request");
+    let request = request_context(sample);
     html! {
         details.sample open[open] {
             summary {
@@ -222,12 +252,9 @@ fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
                         }
                     }
                 }
-                @if let Some(request) = request {
+                @if !request.is_empty() {
                     h3 { "Request" }
-                    @match request.as_object() {
-                        Some(map) => (kv_table(map.iter().map(|(k, v)| (k.as_str(), v)))),
-                        None => (super::html::value(request)),
-                    }
+                    (kv_table(request))
                 }
                 h3 { "Fields" }
                 (kv_table(sample.fields.iter().map(|(k, v)| (k.as_str(), v))))
@@ -252,9 +279,9 @@ fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
                         }
                     }
                 }
-                @if sample.extras.keys().any(|k| k != "request") {
+                @if sample.extras.keys().any(|k| !is_request_extra(k)) {
                     h3 { "Extras" }
-                    (kv_table(sample.extras.iter().filter(|(k, _)| k.as_str() != "request").map(|(k, v)| (k.as_str(), v))))
+                    (kv_table(sample.extras.iter().filter(|(k, _)| !is_request_extra(k)).map(|(k, v)| (k.as_str(), v))))
                 }
                 @if !sample.tags.is_empty() {
                     h3 { "Tags" }
