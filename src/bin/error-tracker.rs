@@ -383,16 +383,15 @@ fn export_json(out: &mut impl Write, store: &RedbStore) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `2026-11-25 06:04:02 UTC`.
 fn timestamp(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    // Writing these components of a UTC date-time into a string cannot fail; the empty
+    // fallback only keeps the signature free of an impossible error.
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 /// `text` with control characters (terminal escape sequences included) shown as `\u{..}`

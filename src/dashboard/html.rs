@@ -72,16 +72,13 @@ pub(crate) fn status_badge(status: Status, regressed: bool) -> Markup {
 
 /// `2026-11-25 06:04:02 UTC`.
 pub(crate) fn timestamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    // Writing these components of a UTC date-time into a string cannot fail; the empty
+    // fallback only keeps the signature free of an impossible error.
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 /// `5 minutes ago`, `3 days ago`, `just now`.
