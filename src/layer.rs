@@ -17,7 +17,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::occurrence::Level;
-use crate::record::{FieldRecorder, RawFields, RawLocation, RawOccurrence, RawSpan};
+use crate::record::{FieldRecorder, RawFields, RawLocation, RawOccurrence, RawSpan, SpanRecorder};
 use crate::scope::{SCOPE_TARGET, Scope};
 use crate::shared::{Shared, enter_tracker};
 
@@ -166,7 +166,7 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
         let mut state = SpanState::default();
-        attrs.record(&mut FieldRecorder::for_new_span(
+        attrs.record(&mut SpanRecorder::new_span(
             &mut state.fields,
             self.hooks.shared.settings.max_value_len,
         ));
@@ -178,16 +178,10 @@ where
         let limit = self.hooks.shared.settings.max_value_len;
         let mut extensions = span.extensions_mut();
         match extensions.get_mut::<SpanState>() {
-            Some(state) => values.record(&mut FieldRecorder::for_span_record(
-                &mut state.fields,
-                limit,
-            )),
+            Some(state) => values.record(&mut SpanRecorder::record(&mut state.fields, limit)),
             None => {
                 let mut state = SpanState::default();
-                values.record(&mut FieldRecorder::for_span_record(
-                    &mut state.fields,
-                    limit,
-                ));
+                values.record(&mut SpanRecorder::record(&mut state.fields, limit));
                 extensions.insert(state);
             }
         }

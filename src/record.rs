@@ -464,14 +464,99 @@ fn is_error_field(name: &str) -> bool {
     matches!(name, "error" | "err" | "exception")
 }
 
-/// Collects an event's or a span's fields, bounded in length.
+/// Collects a span's fields, bounded in length: the lean sibling of [`FieldRecorder`] for
+/// the path every span takes, with nothing to route (no message, error or fingerprint) and
+/// nothing to drop afterwards.
+pub(crate) struct SpanRecorder<'a> {
+    fields: &'a mut RawFields,
+    limit: usize,
+    /// Whether a field may already be in `fields` (`Span::record`). A callsite names each
+    /// field once, so a new span skips the search.
+    replace: bool,
+}
+
+impl<'a> SpanRecorder<'a> {
+    /// For the values a span is created with.
+    pub(crate) fn new_span(fields: &'a mut RawFields, limit: usize) -> Self {
+        SpanRecorder {
+            fields,
+            limit,
+            replace: false,
+        }
+    }
+
+    /// For values recorded later (`Span::record`), which replace the ones already set.
+    pub(crate) fn record(fields: &'a mut RawFields, limit: usize) -> Self {
+        SpanRecorder {
+            fields,
+            limit,
+            replace: true,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, field: &Field, value: RawValue) {
+        let name = field.name();
+        if self.replace
+            && let Some(slot) = self.fields.iter_mut().find(|(n, _)| *n == name)
+        {
+            slot.1 = value;
+            return;
+        }
+        self.fields.push((name, value));
+    }
+
+    fn text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
+        let mut text = CompactString::default();
+        BoundedWriter::write_bounded(&mut text, self.limit, args);
+        self.push(field, RawValue::Str(text));
+    }
+}
+
+impl Visit for SpanRecorder<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, RawValue::F64(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, RawValue::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, RawValue::U64(value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.text(field, format_args!("{value}"));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.text(field, format_args!("{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, RawValue::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let (text, _) = bounded_copy(value, self.limit);
+        self.push(field, RawValue::Str(text));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.text(field, format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.text(field, format_args!("{value:?}"));
+    }
+}
+
+/// Collects an event's fields, bounded in length.
 pub(crate) struct FieldRecorder<'a> {
     pub fields: &'a mut RawFields,
     pub limit: usize,
     pub truncated: bool,
-    /// Whether a field may already be in `fields` (`Span::record`). A callsite names each
-    /// field once, so a new span or an event skips the search.
-    replace: bool,
     /// For events: the `message` field and the captured error go here instead of `fields`.
     pub event: Option<EventParts>,
 }
@@ -485,34 +570,11 @@ pub(crate) struct EventParts {
 }
 
 impl<'a> FieldRecorder<'a> {
-    /// For the values a span is created with: each field at most once.
-    pub(crate) fn for_new_span(fields: &'a mut RawFields, limit: usize) -> Self {
-        FieldRecorder {
-            fields,
-            limit,
-            truncated: false,
-            replace: false,
-            event: None,
-        }
-    }
-
-    /// For values recorded later (`Span::record`), which replace the ones already set.
-    pub(crate) fn for_span_record(fields: &'a mut RawFields, limit: usize) -> Self {
-        FieldRecorder {
-            fields,
-            limit,
-            truncated: false,
-            replace: true,
-            event: None,
-        }
-    }
-
     pub(crate) fn for_event(fields: &'a mut RawFields, limit: usize) -> Self {
         FieldRecorder {
             fields,
             limit,
             truncated: false,
-            replace: false,
             event: Some(EventParts::default()),
         }
     }
@@ -527,13 +589,7 @@ impl<'a> FieldRecorder<'a> {
             parts.custom_fingerprint = Some(value.into_text().into());
             return;
         }
-        // `Span::record` on a field already set replaces it rather than adding a second one.
-        if self.replace
-            && let Some(slot) = self.fields.iter_mut().find(|(n, _)| *n == name)
-        {
-            slot.1 = value;
-            return;
-        }
+        // A callsite names each field once: no search for an earlier value.
         self.fields.push((name, value));
     }
 
