@@ -97,6 +97,51 @@ pub fn columns() -> Vec<Column> {
     ]
 }
 
+/// Two ways to put the layer beside another layer that wants every event (here a no-op
+/// one standing for `fmt`): as is, and behind a per-layer `LevelFilter::ERROR`. For the
+/// question whether per-layer filtering makes events below the capture level cheaper;
+/// only `--bench allocations -- profile` runs them.
+pub fn filter_columns() -> Vec<Column> {
+    use tracing_subscriber::filter::LevelFilter;
+    let tracker = error_tracker::ErrorTracker::builder()
+        .in_memory()
+        .build()
+        .expect("tracker builds");
+    let filtered = error_tracker::ErrorTracker::builder()
+        .in_memory()
+        .build()
+        .expect("tracker builds");
+    vec![
+        Column {
+            name: "beside-noop",
+            dispatch: Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(NoopLayer)
+                    .with(tracker.layer()),
+            ),
+            tracker: Some(tracker),
+        },
+        Column {
+            name: "beside-noop-filtered",
+            dispatch: Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(NoopLayer)
+                    .with(filtered.layer().with_filter(LevelFilter::ERROR)),
+            ),
+            tracker: Some(filtered),
+        },
+        Column {
+            name: "noop-beside-noop",
+            dispatch: Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(NoopLayer)
+                    .with(NoopLayer),
+            ),
+            tracker: None,
+        },
+    ]
+}
+
 /// (1) A span with 3 fields: created, entered, exited, dropped.
 #[inline(never)]
 pub fn span_with_three_fields() {
