@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs the whole benchmark suite and prints the table of docs/performance.md.
+#
+#   scripts/bench.sh [RUNS]      # RUNS runs of the caller-side and storm benches (default 3)
+#
+# Environment: MEASURE (criterion measurement seconds per benchmark, default 3),
+# STORM_SECS (length of the storm, default 5), SKIP_STORAGE=1 (leave out the ingest and store
+# benches, which take a few minutes). Results are kept in target/bench-results/; the table is
+# printed by scripts/bench_table.py (Python 3, standard library only).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+runs="${1:-3}"
+measure="${MEASURE:-3}"
+out=target/bench-results
+criterion="${CARGO_TARGET_DIR:-target}/criterion"
+log="${out}/bench.log"
+
+rm -rf "${out}"
+mkdir -p "${out}"
+: >"${log}"
+echo "Logging to ${log}"
+
+bench() {
+    echo "+ cargo bench $*" | tee -a "${log}"
+    cargo bench "$@" >>"${log}" 2>&1
+}
+
+# Copies criterion's estimates for the groups named in $2.. into run folder $1.
+keep_estimates() {
+    local dest="$1"
+    shift
+    local group dir
+    for group in "$@"; do
+        for dir in "${criterion}/${group}"/*/; do
+            [[ -f "${dir}new/estimates.json" ]] || continue
+            mkdir -p "${dest}/${group}/$(basename "${dir}")"
+            cp "${dir}new/estimates.json" "${dest}/${group}/$(basename "${dir}")/"
+        done
+    done
+}
+
+bench --no-run --bench peers --bench storm --bench allocations --bench ingest --bench store
+
+caller_groups=(1_span_3_fields 2_info_event_in_span 3_error_in_3_spans 4_error_after_100_infos)
+for run in $(seq 1 "${runs}"); do
+    echo "Run ${run} of ${runs}"
+    rm -rf "${caller_groups[@]/#/${criterion}/}"
+    bench --bench peers -- --warm-up-time 1 --measurement-time "${measure}" --noplot
+    keep_estimates "${out}/runs/${run}" "${caller_groups[@]}"
+    bench --bench storm
+    cp "${out}/storm.json" "${out}/runs/${run}/storm.json"
+done
+
+bench --bench allocations
+
+if [[ "${SKIP_STORAGE:-0}" != 1 ]]; then
+    rm -rf "${criterion}/ingest" "${criterion}/list 100k errors"
+    # (6): distinct errors through the worker into redb; (7): listing at 100,000 errors.
+    bench --bench ingest -- --noplot distinct
+    bench --bench store -- --warm-up-time 1 --measurement-time "${measure}" --noplot 'list 100k errors'
+    keep_estimates "${out}/storage" ingest "list 100k errors"
+fi
+
+echo
+python3 scripts/bench_table.py "${out}"
