@@ -23,6 +23,18 @@ fn status_bytes(key: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU time used by the whole process so far (every thread: the emitters and the worker), in
+/// seconds, from `/proc/self/stat` (`utime` + `stime`, in USER_HZ = 100 ticks a second).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn main() {
     let secs: f64 = std::env::var("STORM_SECS")
         .ok()
@@ -42,6 +54,7 @@ fn main() {
     let rss_before = status_bytes("VmRSS").unwrap_or(0);
 
     let stop = AtomicBool::new(false);
+    let cpu_before = cpu_seconds().unwrap_or(0.0);
     let start = Instant::now();
     let raised: u64 = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..THREADS)
@@ -80,6 +93,8 @@ fn main() {
         tracker.stats()
     );
     let total = start.elapsed();
+    let cpu = cpu_seconds().unwrap_or(0.0) - cpu_before;
+    let cpu_ns_per_occurrence = cpu * 1e9 / raised.max(1) as f64;
     let peak = status_bytes("VmHWM").unwrap_or(0);
 
     let stats = tracker.stats();
@@ -99,6 +114,13 @@ fn main() {
         if exact { "exact" } else { "NOT EXACT" },
         stats.lost
     );
+    // On a machine shared with other work, the rate says how much CPU the storm was given;
+    // the CPU time per occurrence says what each one costs, whatever the load.
+    println!(
+        "storm: {cpu_ns_per_occurrence:.0} ns of CPU per occurrence (callers and worker), \
+         {:.2} cores busy on average",
+        cpu / total.as_secs_f64()
+    );
     println!(
         "storm: peak RSS growth {:.1} MB (VmRSS before {:.1} MB, VmHWM {:.1} MB{})",
         growth as f64 / 1e6,
@@ -114,7 +136,7 @@ fn main() {
         "{{\"threads\":{THREADS},\"seconds\":{secs},\"raised\":{raised},\"stored\":{stored},\
          \"exact\":{exact},\"lost\":{},\"emitting_s\":{},\"total_s\":{},\
          \"occurrences_per_s\":{per_second},\"rss_before\":{rss_before},\"peak_rss\":{peak},\
-         \"peak_rss_growth\":{growth}}}",
+         \"peak_rss_growth\":{growth},\"cpu_ns_per_occurrence\":{cpu_ns_per_occurrence}}}",
         stats.lost,
         emitting.as_secs_f64(),
         total.as_secs_f64()

@@ -110,11 +110,13 @@ def main(out):
         growth = max(s["peak_rss_growth"] for s in storms) / 1e6
         exact = all(s["exact"] for s in storms)
         met = statistics.median([s["occurrences_per_s"] for s in storms]) >= 1e6 and exact and growth < 64
+        cpu = summary([s.get("cpu_ns_per_occurrence") for s in storms], lambda x: f"{x:.0f} ns")
         print(
             f"\n(5) storm, {storms[0]['threads']} threads x {storms[0]['seconds']} s into redb: "
             f"{rate} occurrences/s, counted {'exactly' if exact else 'NOT exactly'} in every run, "
             f"peak RSS growth at most {growth:.1f} MB "
-            f"(target >= 1 M/s exact, < 64 MB: {'met' if met else 'MISSED'})"
+            f"(target >= 1 M/s exact, < 64 MB: {'met' if met else 'MISSED'}); "
+            f"CPU time per occurrence (callers and worker): {cpu}"
         )
 
     storage = os.path.join(out, "storage")
