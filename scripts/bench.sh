@@ -55,6 +55,27 @@ done
 
 bench --bench allocations
 
+# Instructions per operation under callgrind: unlike times, they do not move with the load
+# of the machine, so the ratios to the baseline can be checked on a busy one too.
+if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
+    exe="$(cargo bench --bench allocations --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n 1)"
+    n=20000
+    : >"${out}/instructions.tsv"
+    for w in 1 2 3; do
+        for column in noop error-tracker tracing-error sentry-tracing fmt-to-sink; do
+            echo "+ callgrind: workload ${w}, ${column}" | tee -a "${log}"
+            valgrind --tool=callgrind --callgrind-out-file="${out}/callgrind.${w}.${column}" \
+                "${exe}" profile "${w}" "${column}" "${n}" >>"${log}" 2>&1
+            # The workload functions are never inlined; their inclusive cost over the calls
+            # (n measured after n / 10 warm-up calls) is the cost of one operation.
+            total="$(callgrind_annotate --inclusive=yes "${out}/callgrind.${w}.${column}" 2>/dev/null |
+                grep -E 'common::(span_with_three_fields|info_event|error_event) ' |
+                head -n 1 | awk '{gsub(",", "", $1); print $1}' || true)"
+            printf '%s\t%s\t%s\n' "${w}" "${column}" "$((${total:-0} / (n + n / 10)))" >>"${out}/instructions.tsv"
+        done
+    done
+fi
+
 if [[ "${SKIP_STORAGE:-0}" != 1 ]]; then
     rm -rf "${criterion}/ingest" "${criterion}/list 100k errors"
     # (6): distinct errors through the worker into redb; (7): listing at 100,000 errors.

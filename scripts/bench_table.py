@@ -136,6 +136,24 @@ def main(out):
                 f"(target <= 1 ms: {'met' if ns <= 1e6 else 'MISSED'})"
             )
 
+    instructions = {}
+    try:
+        with open(os.path.join(out, "instructions.tsv")) as f:
+            for line in f:
+                w, column, count = line.split("\t")
+                instructions[(int(w), column)] = int(count)
+    except (OSError, ValueError):
+        pass
+    if instructions:
+        print("\nInstructions per operation (callgrind; independent of the machine's load):\n")
+        print("| workload | " + " | ".join(COLUMNS) + " | error-tracker ratio |")
+        print("|---" * (len(COLUMNS) + 2) + "|")
+        for w, (group, label, versus, _) in enumerate(WORKLOADS[:3], start=1):
+            cells = [f"{instructions[(w, c)]:,}" if (w, c) in instructions else "—" for c in COLUMNS]
+            ours, base = instructions.get((w, "error-tracker")), instructions.get((w, versus))
+            ratio = f"{ours / base:.2f}x of {versus}" if ours and base else "—"
+            print(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
+
     allocations = load(os.path.join(out, "allocations.json"))
     if allocations:
         print("\nAllocations per operation on the calling thread (bytes):\n")
