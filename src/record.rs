@@ -356,6 +356,7 @@ impl fmt::Write for BoundedWriter<'_> {
 }
 
 /// Copies `s` into a new string of at most `limit` bytes; the flag says whether it was cut.
+#[inline]
 pub(crate) fn bounded_copy(s: &str, limit: usize) -> (CompactString, bool) {
     if s.len() <= limit {
         return (CompactString::new(s), false);
@@ -494,7 +495,7 @@ impl<'a> SpanRecorder<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, field: &Field, value: RawValue) {
         let name = field.name();
         if self.replace
