@@ -47,14 +47,33 @@ struct Shard {
     table: HashTable<PendingGroup>,
 }
 
+/// A shard with its own count of accepted occurrences, alone on its cache lines: callers
+/// on different shards never write to the same line, which would cost a transfer between
+/// cores on every capture (in a storm, on every one of millions).
+#[repr(align(128))]
+#[derive(Default)]
+struct PaddedShard {
+    shard: Mutex<Shard>,
+    /// Occurrences accepted into this shard; counted under the shard's lock, so that a
+    /// count read before a drain never runs ahead of what the drain finds.
+    accepted: AtomicU64,
+}
+
+impl std::ops::Deref for PaddedShard {
+    type Target = Mutex<Shard>;
+
+    fn deref(&self) -> &Mutex<Shard> {
+        &self.shard
+    }
+}
+
 pub(crate) struct Buffer {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[PaddedShard]>,
     hasher: DefaultHashBuilder,
     /// Most entries in all shards together: one busy thread may use the whole budget.
     max_entries: usize,
     entries: AtomicUsize,
     samples_per_entry: usize,
-    accepted: AtomicU64,
     lost: AtomicU64,
     dropped_samples: AtomicU64,
     worker: OnceLock<Thread>,
@@ -77,14 +96,11 @@ impl Buffer {
             .map_or(4, |n| n.get())
             .clamp(4, 64);
         Buffer {
-            shards: (0..shard_count)
-                .map(|_| Mutex::new(Shard::default()))
-                .collect(),
+            shards: (0..shard_count).map(|_| PaddedShard::default()).collect(),
             hasher: DefaultHashBuilder::default(),
             max_entries: max_entries.max(1),
             entries: AtomicUsize::new(0),
             samples_per_entry: samples_per_entry.max(1),
-            accepted: AtomicU64::new(0),
             lost: AtomicU64::new(0),
             dropped_samples: AtomicU64::new(0),
             worker: OnceLock::new(),
@@ -116,7 +132,8 @@ impl Buffer {
         let time = raw.time;
         let mut evicted = None;
         let (pushed, nearly_full) = {
-            let mut shard = self.shards[self.shard_index()].lock();
+            let padded = &self.shards[self.shard_index()];
+            let mut shard = padded.lock();
             let table = &mut shard.table;
             if let Some(group) =
                 table.find_mut(hash, |g| g.hash == hash && g.samples[0].same_group(&raw))
@@ -129,6 +146,7 @@ impl Buffer {
                     group.dropped_samples += 1;
                 }
                 group.samples.push_back(raw);
+                padded.accepted.fetch_add(1, Ordering::Release);
                 (Pushed::Accepted, false)
             } else if self.entries.fetch_add(1, Ordering::Relaxed) < self.max_entries {
                 let group = PendingGroup {
@@ -140,6 +158,7 @@ impl Buffer {
                     dropped_samples: 0,
                 };
                 table.insert_unique(hash, group, |g| g.hash);
+                padded.accepted.fetch_add(1, Ordering::Release);
                 let entries = self.entries.load(Ordering::Relaxed);
                 (Pushed::Accepted, entries * 2 >= self.max_entries)
             } else {
@@ -149,13 +168,8 @@ impl Buffer {
         };
         // Freed outside the lock: a sample can own sizeable strings.
         drop(evicted);
-        match pushed {
-            Pushed::Accepted => {
-                self.accepted.fetch_add(1, Ordering::Release);
-            }
-            Pushed::Lost => {
-                self.lost.fetch_add(1, Ordering::Relaxed);
-            }
+        if pushed == Pushed::Lost {
+            self.lost.fetch_add(1, Ordering::Relaxed);
         }
         if nearly_full || self.worker_idle.load(Ordering::SeqCst) {
             self.wake_worker();
@@ -203,7 +217,10 @@ impl Buffer {
 
     /// How many occurrences were accepted since the start.
     pub(crate) fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Acquire)
+        self.shards
+            .iter()
+            .map(|shard| shard.accepted.load(Ordering::Acquire))
+            .sum()
     }
 
     /// How many occurrences were refused because the buffer was full.

@@ -17,7 +17,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::occurrence::Level;
-use crate::record::{FieldRecorder, RawFields, RawLocation, RawOccurrence, RawSpan};
+use crate::record::{FieldRecorder, RawFields, RawLocation, RawOccurrence, RawSpan, SpanRecorder};
 use crate::scope::{SCOPE_TARGET, Scope};
 use crate::shared::{Shared, enter_tracker};
 
@@ -125,6 +125,9 @@ impl Hooks {
 
 /// The layer that captures errors; made by [`crate::ErrorTracker::layer`].
 pub struct ErrorTrackerLayer<S> {
+    /// A copy of `settings.level`, kept here so that the check every event pays reads the
+    /// layer itself rather than following the `Arc` to the shared state.
+    level: tracing::Level,
     hooks: Hooks,
     _subscriber: PhantomData<fn(S)>,
 }
@@ -143,6 +146,7 @@ where
 {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         ErrorTrackerLayer {
+            level: shared.settings.level,
             hooks: Hooks {
                 shared,
                 span_trace: span_trace::<S>,
@@ -150,6 +154,25 @@ where
                 set_capture_context: set_capture_context::<S>,
             },
             _subscriber: PhantomData,
+        }
+    }
+
+    /// Captures `event` unless this thread is already inside the tracker; a panic while
+    /// recording is counted, never passed on. Out of line: most events never get here.
+    #[cold]
+    #[inline(never)]
+    fn capture_guarded(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(_guard) = enter_tracker() else {
+            return;
+        };
+        if catch_unwind(AssertUnwindSafe(|| self.capture_event(event, &ctx))).is_err() {
+            // A user `Debug` impl may panic while its field is recorded; that must not take
+            // down the thread that merely logged it.
+            self.hooks
+                .shared
+                .counters
+                .internal_panics
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -200,7 +223,7 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
         let mut state = SpanState::default();
-        attrs.record(&mut FieldRecorder::for_span(
+        attrs.record(&mut SpanRecorder::new_span(
             &mut state.fields,
             self.hooks.shared.settings.max_value_len,
         ));
@@ -212,34 +235,27 @@ where
         let limit = self.hooks.shared.settings.max_value_len;
         let mut extensions = span.extensions_mut();
         match extensions.get_mut::<SpanState>() {
-            Some(state) => values.record(&mut FieldRecorder::for_span(&mut state.fields, limit)),
+            Some(state) => values.record(&mut SpanRecorder::record(&mut state.fields, limit)),
             None => {
                 let mut state = SpanState::default();
-                values.record(&mut FieldRecorder::for_span(&mut state.fields, limit));
+                values.record(&mut SpanRecorder::record(&mut state.fields, limit));
                 extensions.insert(state);
             }
         }
     }
 
+    #[inline]
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         // `Level` orders more verbose as greater: this keeps ERROR (and WARN when asked for).
-        // The comparison is the whole cost of a non-error event: answering
-        // `Interest::never()` from `register_callsite` instead would silence the other
-        // layers of the subscriber (the `fmt` layer) for that callsite too.
-        if *event.metadata().level() > self.hooks.shared.settings.level {
-            return;
-        }
-        let Some(_guard) = enter_tracker() else {
-            return;
-        };
-        if catch_unwind(AssertUnwindSafe(|| self.capture_event(event, &ctx))).is_err() {
-            // A user `Debug` impl may panic while its field is recorded; that must not take
-            // down the thread that merely logged it.
-            self.hooks
-                .shared
-                .counters
-                .internal_panics
-                .fetch_add(1, Ordering::Relaxed);
+        // The comparison is the whole cost of a non-error event, and it is kept small enough
+        // to be inlined into the subscriber's dispatch: answering `Interest::never()` from
+        // `register_callsite` instead would silence the other layers of the subscriber (the
+        // `fmt` layer) for that callsite too, and a per-layer filter costs more per event
+        // than this comparison (see docs/performance.md).
+        if *event.metadata().level() <= self.level {
+            // `ctx` by value: two words in registers, so that the common path above builds
+            // nothing on the stack.
+            self.capture_guarded(event, ctx);
         }
     }
 

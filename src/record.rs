@@ -27,13 +27,15 @@ use crate::scope::{SCOPE_TARGET, Scope};
 pub(crate) const TRUNCATION_MARKER: &str = "…[truncated]";
 
 /// A field value as recorded by `tracing`, before it becomes JSON.
+///
+/// 128-bit integers are kept as text: JSON numbers cannot carry them losslessly anyway, and
+/// without a 16-byte-aligned variant a value is 24 bytes instead of 32, which every span's
+/// inline field vector is made of.
 #[derive(Clone, Debug)]
 pub(crate) enum RawValue {
     Bool(bool),
     I64(i64),
     U64(u64),
-    I128(i128),
-    U128(u128),
     F64(f64),
     /// Inline up to 24 bytes: most field values cost no allocation to record or to copy.
     Str(CompactString),
@@ -45,8 +47,6 @@ impl RawValue {
             RawValue::Bool(b) => b.to_string(),
             RawValue::I64(n) => n.to_string(),
             RawValue::U64(n) => n.to_string(),
-            RawValue::I128(n) => n.to_string(),
-            RawValue::U128(n) => n.to_string(),
             RawValue::F64(f) => f.to_string(),
             RawValue::Str(s) => s.into_string(),
         }
@@ -57,9 +57,6 @@ impl RawValue {
             RawValue::Bool(b) => Value::Bool(b),
             RawValue::I64(n) => Value::Number(n.into()),
             RawValue::U64(n) => Value::Number(n.into()),
-            // JSON numbers cannot carry 128-bit integers losslessly; text keeps every digit.
-            RawValue::I128(n) => Value::String(n.to_string()),
-            RawValue::U128(n) => Value::String(n.to_string()),
             RawValue::F64(f) => Number::from_f64(f)
                 .map(Value::Number)
                 .unwrap_or_else(|| Value::String(f.to_string())),
@@ -359,6 +356,7 @@ impl fmt::Write for BoundedWriter<'_> {
 }
 
 /// Copies `s` into a new string of at most `limit` bytes; the flag says whether it was cut.
+#[inline]
 pub(crate) fn bounded_copy(s: &str, limit: usize) -> (CompactString, bool) {
     if s.len() <= limit {
         return (CompactString::new(s), false);
@@ -467,7 +465,95 @@ fn is_error_field(name: &str) -> bool {
     matches!(name, "error" | "err" | "exception")
 }
 
-/// Collects an event's or a span's fields, bounded in length.
+/// Collects a span's fields, bounded in length: the lean sibling of [`FieldRecorder`] for
+/// the path every span takes, with nothing to route (no message, error or fingerprint) and
+/// nothing to drop afterwards.
+pub(crate) struct SpanRecorder<'a> {
+    fields: &'a mut RawFields,
+    limit: usize,
+    /// Whether a field may already be in `fields` (`Span::record`). A callsite names each
+    /// field once, so a new span skips the search.
+    replace: bool,
+}
+
+impl<'a> SpanRecorder<'a> {
+    /// For the values a span is created with.
+    pub(crate) fn new_span(fields: &'a mut RawFields, limit: usize) -> Self {
+        SpanRecorder {
+            fields,
+            limit,
+            replace: false,
+        }
+    }
+
+    /// For values recorded later (`Span::record`), which replace the ones already set.
+    pub(crate) fn record(fields: &'a mut RawFields, limit: usize) -> Self {
+        SpanRecorder {
+            fields,
+            limit,
+            replace: true,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, field: &Field, value: RawValue) {
+        let name = field.name();
+        if self.replace
+            && let Some(slot) = self.fields.iter_mut().find(|(n, _)| *n == name)
+        {
+            slot.1 = value;
+            return;
+        }
+        self.fields.push((name, value));
+    }
+
+    fn text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
+        let mut text = CompactString::default();
+        BoundedWriter::write_bounded(&mut text, self.limit, args);
+        self.push(field, RawValue::Str(text));
+    }
+}
+
+impl Visit for SpanRecorder<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, RawValue::F64(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, RawValue::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, RawValue::U64(value));
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.text(field, format_args!("{value}"));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.text(field, format_args!("{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, RawValue::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let (text, _) = bounded_copy(value, self.limit);
+        self.push(field, RawValue::Str(text));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.text(field, format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.text(field, format_args!("{value:?}"));
+    }
+}
+
+/// Collects an event's fields, bounded in length.
 pub(crate) struct FieldRecorder<'a> {
     pub fields: &'a mut RawFields,
     pub limit: usize,
@@ -485,15 +571,6 @@ pub(crate) struct EventParts {
 }
 
 impl<'a> FieldRecorder<'a> {
-    pub(crate) fn for_span(fields: &'a mut RawFields, limit: usize) -> Self {
-        FieldRecorder {
-            fields,
-            limit,
-            truncated: false,
-            event: None,
-        }
-    }
-
     pub(crate) fn for_event(fields: &'a mut RawFields, limit: usize) -> Self {
         FieldRecorder {
             fields,
@@ -503,6 +580,7 @@ impl<'a> FieldRecorder<'a> {
         }
     }
 
+    #[inline]
     fn push(&mut self, field: &Field, value: RawValue) {
         let name = field.name();
         if let Some(parts) = &mut self.event
@@ -512,11 +590,8 @@ impl<'a> FieldRecorder<'a> {
             parts.custom_fingerprint = Some(value.into_text().into());
             return;
         }
-        // `Span::record` on a field already set replaces it rather than adding a second one.
-        match self.fields.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((name, value)),
-        }
+        // A callsite names each field once: no search for an earlier value.
+        self.fields.push((name, value));
     }
 
     fn text(&mut self, field: &Field, text: CompactString) {
@@ -549,11 +624,15 @@ impl Visit for FieldRecorder<'_> {
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.push(field, RawValue::I128(value));
+        let mut text = CompactString::default();
+        let _ = write!(text, "{value}");
+        self.push(field, RawValue::Str(text));
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.push(field, RawValue::U128(value));
+        let mut text = CompactString::default();
+        let _ = write!(text, "{value}");
+        self.push(field, RawValue::Str(text));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -593,6 +672,14 @@ impl Visit for FieldRecorder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_value_fits_in_three_words() {
+        // Every span keeps its fields inline in its extension; a larger value would make
+        // every span's state (and its copy on each capture) larger.
+        assert!(std::mem::size_of::<RawValue>() <= 24);
+        assert!(std::mem::size_of::<(&str, RawValue)>() <= 40);
+    }
 
     #[test]
     fn bounded_writer_cuts_on_char_boundary_and_marks() {

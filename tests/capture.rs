@@ -400,3 +400,21 @@ fn dropping_the_tracker_flushes() {
     tracing::dispatcher::with_default(&dispatch, || error!("after shutdown"));
     assert_eq!(store.len(), 1);
 }
+
+#[test]
+fn wide_integers_keep_every_digit_as_text() {
+    let (_tracker, groups) = run(common::builder(), || {
+        let _span = info_span!("transfer", amount = u128::MAX).entered();
+        error!(balance = i128::MIN, small = 5u128, "overflow");
+    });
+    let sample = &single(&groups).samples[0];
+    assert_eq!(
+        sample.fields["balance"],
+        "-170141183460469231731687303715884105728"
+    );
+    assert_eq!(sample.fields["small"], "5");
+    assert_eq!(
+        sample.spans[0].fields["amount"],
+        "340282366920938463463374607431768211455"
+    );
+}
