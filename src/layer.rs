@@ -78,22 +78,14 @@ impl Hooks {
     }
 
     /// Captures `raw` inside the dispatcher's current span; false if it was not accepted.
-    pub(crate) fn capture_in_current_span(
-        &self,
-        dispatch: &Dispatch,
-        mut raw: RawOccurrence,
-    ) -> bool {
-        if let Some(id) = dispatch.current_span().id() {
-            let (spans, omitted) =
-                (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
-            raw.spans = spans;
-            raw.spans_omitted = omitted;
+    pub(crate) fn capture_in_current_span(&self, dispatch: &Dispatch, raw: RawOccurrence) -> bool {
+        match dispatch.current_span().id() {
+            Some(id) => self.capture_in_span(dispatch, id, raw),
+            None => self.shared.submit(raw),
         }
-        self.shared.submit(raw)
     }
 
     /// Captures `raw` inside span `id` (with its span trace), whatever span is current.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn capture_in_span(
         &self,
         dispatch: &Dispatch,
