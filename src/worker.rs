@@ -4,8 +4,8 @@
 //! It runs with no `tracing` dispatcher and is marked as the tracker's own thread, so that
 //! nothing it does (the store, user hooks, our own code) can feed events back into it.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::buffer::PendingGroup;
 use crate::fingerprint::{self, GROUPING_VERSION};
-use crate::occurrence::{ErrorLink, Occurrence};
-use crate::record::RawOccurrence;
+use crate::occurrence::Occurrence;
 use crate::shared::{Shared, mark_tracker_thread};
 use crate::store::{GroupUpdate, merge_samples};
 
@@ -46,6 +45,8 @@ struct Worker {
     drained: Vec<PendingGroup>,
     failures_in_a_row: u32,
     next_attempt: Instant,
+    /// This process's id, read once: the worker thread does not outlive a `fork`.
+    process_id: u32,
 }
 
 impl Worker {
@@ -57,6 +58,7 @@ impl Worker {
             drained: Vec::new(),
             failures_in_a_row: 0,
             next_attempt: Instant::now(),
+            process_id: std::process::id(),
         }
     }
 
@@ -102,8 +104,9 @@ impl Worker {
         // conversion at all, which is what keeps a storm of distinct messages cheap.
         groups.sort_unstable_by_key(|g| std::cmp::Reverse(g.last_seen));
         for group in groups.drain(..) {
-            let update = self.prepare(group);
-            self.merge(update);
+            if let Some(update) = self.prepare(group) {
+                self.merge(update);
+            }
         }
         self.drained = groups;
         self.pending_upto = upto;
@@ -190,26 +193,43 @@ impl Worker {
         }
     }
 
-    /// Turns one buffer entry into an update: fingerprint first, then full occurrences only
-    /// for the samples the error will keep (the newest ones).
-    fn prepare(&self, group: PendingGroup) -> GroupUpdate {
+    /// Turns one buffer entry into an update: full occurrences only for the samples the error
+    /// will keep (the newest ones), the fingerprint taken from the newest of them.
+    ///
+    /// The newest sample is converted and masked first and the fingerprint is computed from
+    /// it: every sample of a buffer entry shares the parts the fingerprint is made of, so this
+    /// is the fingerprint of each of them, and it costs no second masked copy. (The newest
+    /// sample is nearly always kept; when it is not, it was converted for nothing.)
+    fn prepare(&self, group: PendingGroup) -> Option<GroupUpdate> {
         let keep = self.shared.settings.samples_per_error;
-        // Every sample of a buffer entry shares the parts the fingerprint is made of.
-        let fingerprint = group
-            .samples
-            .back()
-            .map(|raw| self.fingerprint(raw))
-            .unwrap_or_default();
+        let limit = self.shared.settings.max_value_len;
+        let mut raws = group.samples.into_iter().rev();
+        // The buffer never holds an entry without a sample; `None` would be a bug upstream,
+        // and then there is nothing to store.
+        let newest = self.mask(raws.next()?.into_occurrence(
+            &self.shared.host,
+            self.process_id,
+            limit,
+        ));
+        let fingerprint = fingerprint::fingerprint(&newest);
         let held = self.pending.get(&fingerprint);
         let mut room = keep.saturating_sub(held.map_or(0, |u| u.samples.len()));
         let oldest_held = held.and_then(|u| u.samples.first()).map(|s| s.time);
         let mut dropped_samples = group.dropped_samples;
-        let mut samples = Vec::with_capacity(room.min(group.samples.len()));
-        for raw in group.samples.into_iter().rev() {
-            if room > 0 || oldest_held.is_some_and(|oldest| raw.time > oldest) {
-                room = room.saturating_sub(1);
-                let occurrence =
-                    raw.into_occurrence(&self.shared.host, self.shared.settings.max_value_len);
+        let mut samples = Vec::with_capacity(room.min(1 + raws.len()));
+        let mut keeps = |time| {
+            let kept = room > 0 || oldest_held.is_some_and(|oldest| time > oldest);
+            room = room.saturating_sub(1);
+            kept
+        };
+        if keeps(newest.time) {
+            samples.push(newest);
+        } else {
+            dropped_samples += 1;
+        }
+        for raw in raws {
+            if keeps(raw.time) {
+                let occurrence = raw.into_occurrence(&self.shared.host, self.process_id, limit);
                 samples.push(self.mask(occurrence));
             } else {
                 dropped_samples += 1;
@@ -220,7 +240,7 @@ impl Worker {
             .counters
             .dropped_samples
             .fetch_add(dropped_samples - group.dropped_samples, Ordering::Relaxed);
-        GroupUpdate {
+        Some(GroupUpdate {
             fingerprint,
             grouping_version: GROUPING_VERSION,
             count: group.count,
@@ -229,25 +249,7 @@ impl Worker {
             samples,
             dropped_samples,
             keep_samples: keep,
-        }
-    }
-
-    /// The fingerprint of a raw occurrence, from a masked copy of only the parts it is made
-    /// of: cheap, and equal to the fingerprint of the fully masked occurrence.
-    fn fingerprint(&self, raw: &RawOccurrence) -> String {
-        let mut parts = Occurrence::new(raw.kind.clone(), raw.message.as_str());
-        parts.location.target = raw.location.target.clone().into_owned();
-        parts.location.module = raw.location.module.map(str::to_owned);
-        parts.custom_fingerprint = raw.custom_fingerprint.as_deref().map(str::to_owned);
-        parts.error_chain = raw
-            .chain
-            .iter()
-            .map(|link| ErrorLink {
-                kind: link.kind.clone().into_owned(),
-                message: String::new(),
-            })
-            .collect();
-        fingerprint::fingerprint(&self.mask(parts))
+        })
     }
 
     /// Masks with the configured masking; if that panics, with the default one, so that an
