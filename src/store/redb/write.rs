@@ -1,15 +1,16 @@
 //! Changes made inside one write transaction: recording a batch, changing a status, deleting
 //! groups. Callers commit; an error drops the transaction, so nothing is half-applied.
 
+use std::cmp::Ordering;
 use std::ops::Bound;
 
 use ::redb::{ReadableTable, Table, WriteTransaction};
 
 use super::error::Fail;
 use super::layout::{
-    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupInfoRef, GroupKey, HOUR_ROW, HOURS,
-    INFO_ROW, META, SAMPLE_DATA, TOTAL_KEY, all_rows, decode_count, encode_count, hour_key,
-    hour_of, recent_key, row_key, status_code, status_key, to_nanos,
+    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupInfo, GroupKey, HOUR_ROW, HOURS,
+    META, PRUNED_BEFORE_KEY, SAMPLE_DATA, TOTAL_KEY, all_rows, decode_count, encode_count,
+    hour_key, hour_of, hour_start, recent_key, row_key, status_code, status_key, to_nanos,
 };
 use crate::store::{Change, GroupUpdate, RecordOutcome, Status, StoreError};
 
@@ -50,6 +51,24 @@ pub(super) fn encode_batch(batch: &[GroupUpdate]) -> Result<Vec<EncodedUpdate<'_
         .collect()
 }
 
+/// What a new group is described by: its first sample's kind, message, level and location.
+fn describe(update: &GroupUpdate) -> Result<GroupInfo, Fail> {
+    // encode_batch proved that every update has a first sample.
+    let Some(first) = update.samples.first() else {
+        return Err(Fail::Store(StoreError::InvalidInput(format!(
+            "update for {} has no sample",
+            update.fingerprint
+        ))));
+    };
+    Ok(GroupInfo {
+        kind: first.kind.clone(),
+        message: first.message.clone(),
+        level: first.level,
+        location: first.location.clone(),
+        grouping_version: update.grouping_version,
+    })
+}
+
 /// Changes to the group counts in `meta`, written once per transaction.
 #[derive(Default)]
 pub(super) struct Tally {
@@ -72,6 +91,8 @@ pub(super) struct Tables<'txn> {
     sample_data: Table<'txn, (i64, u128, &'static str), &'static [u8]>,
     hours: Table<'txn, (u32, &'static str), ()>,
     tally: Tally,
+    /// [`PRUNED_BEFORE_KEY`], once read.
+    pruned_before: Option<u32>,
 }
 
 fn damaged(fingerprint: &str, what: &str) -> Fail {
@@ -90,6 +111,7 @@ impl<'txn> Tables<'txn> {
             sample_data: txn.open_table(SAMPLE_DATA)?,
             hours: txn.open_table(HOURS)?,
             tally: Tally::default(),
+            pruned_before: None,
         })
     }
 
@@ -124,22 +146,12 @@ impl<'txn> Tables<'txn> {
         let first_seen = to_nanos(update.first_seen);
         let last_seen = to_nanos(update.last_seen);
         let before = self.load_counters(fp)?;
-        let new_group = before.is_none();
         let mut change = Change::Repeated;
         let mut counters = match before.clone() {
             Some(counters) => counters,
             None => {
                 change = Change::New;
-                self.create_group(update)?;
-                Counters {
-                    count: 0,
-                    first_seen,
-                    last_seen,
-                    status: Status::Unresolved,
-                    regressed: false,
-                    dropped_samples: 0,
-                    samples: Vec::new(),
-                }
+                Counters::new(describe(update)?, first_seen, last_seen)
             }
         };
         let previous_count = counters.count;
@@ -156,6 +168,7 @@ impl<'txn> Tables<'txn> {
             .dropped_samples
             .saturating_add(update.dropped_samples)
             .saturating_add(trimmed);
+        self.count_hour(fp, &mut counters, hour_of(last_seen), update.count)?;
         match before {
             None => {
                 self.tally.total += 1;
@@ -165,7 +178,6 @@ impl<'txn> Tables<'txn> {
             Some(old) => self.reindex(fp, &old, &counters)?,
         }
         self.store_counters(fp, &counters)?;
-        self.count_hour(fp, hour_of(last_seen), update.count, new_group)?;
         Ok(RecordOutcome {
             fingerprint: update.fingerprint.clone(),
             change,
@@ -173,29 +185,6 @@ impl<'txn> Tables<'txn> {
             count: counters.count,
             status: counters.status,
         })
-    }
-
-    fn create_group(&mut self, update: &GroupUpdate) -> Result<(), Fail> {
-        // encode_batch proved that every update has a first sample.
-        let Some(first) = update.samples.first() else {
-            return Err(Fail::Store(StoreError::InvalidInput(format!(
-                "update for {} has no sample",
-                update.fingerprint
-            ))));
-        };
-        let info = GroupInfoRef {
-            kind: &first.kind,
-            message: &first.message,
-            level: first.level,
-            location: &first.location,
-            grouping_version: update.grouping_version,
-        };
-        let json = serde_json::to_vec(&info).map_err(|err| {
-            StoreError::InvalidInput(format!("{} cannot be stored: {err}", update.fingerprint))
-        })?;
-        self.groups
-            .insert(row_key(&update.fingerprint, INFO_ROW), json.as_slice())?;
-        Ok(())
     }
 
     /// Merges the update's samples into the group's `kept` sample keys, keeping the newest
@@ -277,16 +266,49 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    fn count_hour(&mut self, fp: &str, hour: u32, count: u64, new_group: bool) -> Result<(), Fail> {
-        // A new group has no histogram yet: skip the lookup.
-        let previous = match new_group {
-            true => None,
-            false => match self.groups.get(hour_key(fp, hour))? {
-                None => None,
-                Some(row) => {
-                    Some(decode_count(row.value()).ok_or_else(|| damaged(fp, "histogram"))?)
-                }
-            },
+    /// Adds `count` occurrences in `hour`: in the group's row when it is its newest hour (the
+    /// usual case, which writes no other row), otherwise in a row of its own.
+    fn count_hour(
+        &mut self,
+        fp: &str,
+        counters: &mut Counters,
+        hour: u32,
+        count: u64,
+    ) -> Result<(), Fail> {
+        if hour < self.pruned_before()? {
+            // That hour's histogram is gone already; a late count would never be pruned.
+            return Ok(());
+        }
+        if counters.hour_count == 0 {
+            // Empty (a new group, or its newest hour was pruned): the newer of the two hours
+            // becomes the newest.
+            counters.hour = counters.hour.max(hour);
+            if counters.hour == hour {
+                counters.hour_count = count;
+                return Ok(());
+            }
+            return self.add_hour_row(fp, hour, count);
+        }
+        match hour.cmp(&counters.hour) {
+            Ordering::Equal => {
+                counters.hour_count = counters.hour_count.saturating_add(count);
+                Ok(())
+            }
+            Ordering::Greater => {
+                let (older, older_count) = (counters.hour, counters.hour_count);
+                counters.hour = hour;
+                counters.hour_count = count;
+                self.add_hour_row(fp, older, older_count)
+            }
+            Ordering::Less => self.add_hour_row(fp, hour, count),
+        }
+    }
+
+    /// Adds to the histogram row of an hour that is not the group's newest.
+    fn add_hour_row(&mut self, fp: &str, hour: u32, count: u64) -> Result<(), Fail> {
+        let previous = match self.groups.get(hour_key(fp, hour))? {
+            None => None,
+            Some(row) => Some(decode_count(row.value()).ok_or_else(|| damaged(fp, "histogram"))?),
         };
         let total = previous.unwrap_or(0).saturating_add(count);
         self.groups
@@ -295,6 +317,16 @@ impl<'txn> Tables<'txn> {
             self.hours.insert((hour, fp), ())?;
         }
         Ok(())
+    }
+
+    /// The hour before which histograms were pruned, read once per transaction.
+    fn pruned_before(&mut self) -> Result<u32, Fail> {
+        if let Some(hour) = self.pruned_before {
+            return Ok(hour);
+        }
+        let hour = u32::try_from(self.meta_value(PRUNED_BEFORE_KEY)?).unwrap_or(u32::MAX);
+        self.pruned_before = Some(hour);
+        Ok(hour)
     }
 
     /// Sets a group's status; `false` for an unknown fingerprint.
@@ -377,7 +409,12 @@ impl<'txn> Tables<'txn> {
             .map_err(Fail::from)
     }
 
-    /// Removes the histogram hours before `hour`; returns how many (group, hour) rows went.
+    /// Removes the histogram hours before `hour`; returns how many (group, hour) counts went.
+    ///
+    /// Hours with rows of their own are found through [`HOURS`]. A group's newest hour, kept in
+    /// its row, is before `hour` exactly when the group was last seen before `hour` started:
+    /// those groups are a range of [`BY_RECENT`], of which only the part last seen since the
+    /// previous pruning is read (older ones were emptied then), so this costs what it removes.
     pub fn prune_hours_before(&mut self, hour: u32) -> Result<u64, Fail> {
         let mut old: Vec<(u32, String)> = Vec::new();
         for removed in self
@@ -391,7 +428,39 @@ impl<'txn> Tables<'txn> {
         for (h, fp) in &old {
             self.groups.remove(hour_key(fp, *h))?;
         }
-        Ok(old.len() as u64)
+        let mut pruned = old.len() as u64;
+        let previous = self.pruned_before()?;
+        if hour > previous {
+            // Index keys grow as times get older: from the first group last seen before `hour`
+            // started to the last one last seen since `previous` started.
+            let newest = recent_key(to_nanos(hour_start(hour))).saturating_add(1);
+            let oldest = match previous {
+                0 => u64::MAX,
+                _ => recent_key(to_nanos(hour_start(previous))),
+            };
+            let mut stale = Vec::new();
+            for entry in self.by_recent.range::<(u64, &str)>((newest, "")..)? {
+                let (key, _) = entry?;
+                let (recent, fp) = key.value();
+                if recent > oldest {
+                    break;
+                }
+                stale.push(fp.to_owned());
+            }
+            for fp in &stale {
+                let Some(mut counters) = self.load_counters(fp)? else {
+                    return Err(damaged(fp, "index entry"));
+                };
+                if counters.hour_count > 0 && counters.hour < hour {
+                    counters.hour_count = 0;
+                    self.store_counters(fp, &counters)?;
+                    pruned += 1;
+                }
+            }
+            self.meta.insert(PRUNED_BEFORE_KEY, u64::from(hour))?;
+            self.pruned_before = Some(hour);
+        }
+        Ok(pruned)
     }
 
     /// Writes the counts changed by this transaction into `meta`.
