@@ -154,16 +154,16 @@ impl Handle {
 ///
 /// | table | key | value |
 /// |---|---|---|
-/// | `meta` | name | `schema_version`, group counts in all and per status, last maintenance |
-/// | `groups` | (fingerprint, 0, 0, 0) | binary: count, first and last seen, status, regressed, dropped samples, then (time, id) of each kept sample |
-/// | `groups` | (fingerprint, 1, 0, 0) | JSON of what never changes: kind, message, level, location, grouping version |
-/// | `groups` | (fingerprint, 2, hour, 0) | occurrences in that hour |
+/// | `meta` | name | `schema_version`, group counts in all and per status, last maintenance, hour the histogram was pruned before |
+/// | `groups` | (fingerprint, 0, 0, 0) | binary: count, first and last seen, status, regressed, dropped samples, newest hour and its count, (time, id) of each kept sample, then what never changes: kind, message, level, location, grouping version |
+/// | `groups` | (fingerprint, 2, hour, 0) | occurrences in that hour, for every hour but the newest |
 /// | `by_recent` | (inverted last seen, fingerprint) | — |
 /// | `by_status` | (status, inverted last seen, fingerprint) | — |
 /// | `sample_data` | (time, occurrence id, fingerprint) | JSON of the occurrence |
 /// | `hours` | (hour, fingerprint) | — |
 ///
-/// A group's rows share one table so that they sit on the same pages: recording an error
+/// A new error costs four B-tree inserts: its row, one entry in each index and its sample. A
+/// group's rows share one table so that they sit on the same pages: recording an error
 /// rewrites one or two pages of `groups`, plus the ends of the indexes and of `sample_data`.
 ///
 /// Maintenance (expiry, the cap on errors, histogram pruning, compaction) runs from
