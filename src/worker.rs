@@ -1,8 +1,12 @@
 //! The worker thread: drains the buffer, masks, fingerprints and merges, then writes one
 //! batch per cycle to the store, keeping failed batches for a bounded retry.
 //!
-//! It runs with no `tracing` dispatcher and is marked as the tracker's own thread, so that
-//! nothing it does (the store, user hooks, our own code) can feed events back into it.
+//! The store is called from a second thread, the writer, so that a batch is committed while
+//! the next one is prepared: on two cores, the worker's part then costs no time of the
+//! store's. One batch is with the writer at a time.
+//!
+//! Both run with no `tracing` dispatcher and are marked as the tracker's own threads, so that
+//! nothing they do (the store, user hooks, our own code) can feed events back into them.
 
 use hashbrown::HashMap;
 use hashbrown::hash_map::Entry;
