@@ -2,6 +2,8 @@
 //! groups. Callers commit; an error drops the transaction, so nothing is half-applied.
 
 use std::cmp::Ordering;
+
+use hashbrown::HashMap;
 use std::ops::Bound;
 
 use ::redb::{ReadableTable, Table, WriteTransaction};
@@ -14,19 +16,24 @@ use super::layout::{
 };
 use crate::store::{Change, GroupUpdate, RecordOutcome, Status, StoreError};
 
-/// A group update with its samples already encoded, so that encoding (the step that can fail
-/// on bad input) happens before any write.
+/// A checked group update: it has samples, and the keys they are stored under.
 pub(super) struct EncodedUpdate<'a> {
     pub update: &'a GroupUpdate,
-    /// (time, id, JSON) of each sample.
-    pub samples: Vec<(i64, u128, Vec<u8>)>,
+    /// Its place in the batch, which is where its samples' JSON is in [`SampleJson`].
+    pub index: usize,
+    /// (time, id) of each sample.
+    pub samples: Vec<(i64, u128)>,
 }
 
-/// Checks and encodes a batch; the error names the first bad update.
+/// The JSON of every sample of a batch: `[update][sample]`.
+pub(super) type SampleJson = Vec<Vec<Vec<u8>>>;
+
+/// Checks a batch; the error names the first bad update.
 pub(super) fn encode_batch(batch: &[GroupUpdate]) -> Result<Vec<EncodedUpdate<'_>>, StoreError> {
     batch
         .iter()
-        .map(|update| {
+        .enumerate()
+        .map(|(index, update)| {
             if update.samples.is_empty() {
                 return Err(StoreError::InvalidInput(format!(
                     "update for {} has no sample",
@@ -36,17 +43,34 @@ pub(super) fn encode_batch(batch: &[GroupUpdate]) -> Result<Vec<EncodedUpdate<'_
             let samples = update
                 .samples
                 .iter()
+                .map(|sample| (to_nanos(sample.time), sample.id.as_u128()))
+                .collect();
+            Ok(EncodedUpdate {
+                update,
+                index,
+                samples,
+            })
+        })
+        .collect()
+}
+
+/// Encodes every sample of a batch as JSON; the error names the first that cannot be.
+pub(super) fn sample_json(batch: &[GroupUpdate]) -> Result<SampleJson, StoreError> {
+    batch
+        .iter()
+        .map(|update| {
+            update
+                .samples
+                .iter()
                 .map(|sample| {
-                    let json = serde_json::to_vec(sample).map_err(|err| {
+                    serde_json::to_vec(sample).map_err(|err| {
                         StoreError::InvalidInput(format!(
                             "a sample of {} cannot be stored: {err}",
                             update.fingerprint
                         ))
-                    })?;
-                    Ok((to_nanos(sample.time), sample.id.as_u128(), json))
+                    })
                 })
-                .collect::<Result<_, StoreError>>()?;
-            Ok(EncodedUpdate { update, samples })
+                .collect()
         })
         .collect()
 }
@@ -93,6 +117,10 @@ pub(super) struct Tables<'txn> {
     tally: Tally,
     /// [`PRUNED_BEFORE_KEY`], once read.
     pruned_before: Option<u32>,
+    /// Samples to insert by [`Tables::insert_samples`], keyed as in [`SAMPLE_DATA`], with
+    /// where their JSON is in [`SampleJson`]. Deferred so that the JSON can be encoded while
+    /// the rest of the batch is written.
+    new_samples: HashMap<(i64, u128, String), (usize, usize)>,
 }
 
 fn damaged(fingerprint: &str, what: &str) -> Fail {
@@ -112,6 +140,7 @@ impl<'txn> Tables<'txn> {
             hours: txn.open_table(HOURS)?,
             tally: Tally::default(),
             pruned_before: None,
+            new_samples: HashMap::new(),
         })
     }
 
@@ -205,7 +234,7 @@ impl<'txn> Tables<'txn> {
                     .samples
                     .iter()
                     .enumerate()
-                    .map(|(n, (time, id, _))| (*time, *id, Some(n))),
+                    .map(|(n, (time, id))| (*time, *id, Some(n))),
             )
             .collect();
         // A sample given twice (same time and id: the same occurrence) is kept once. The sort
@@ -216,17 +245,39 @@ impl<'txn> Tables<'txn> {
         let (dropped, staying) = merged.split_at(excess);
         for &(time, id, new) in dropped {
             if new.is_none() {
-                self.sample_data.remove((time, id, fp))?;
+                // Kept by an earlier update of this batch, whose sample is not written yet,
+                // or by an earlier batch.
+                let key = (time, id, fp.to_owned());
+                if self.new_samples.remove(&key).is_none() {
+                    self.sample_data.remove((time, id, fp))?;
+                }
             }
         }
         for &(time, id, new) in staying {
             if let Some(n) = new {
-                self.sample_data
-                    .insert((time, id, fp), encoded.samples[n].2.as_slice())?;
+                self.new_samples
+                    .insert((time, id, fp.to_owned()), (encoded.index, n));
             }
         }
         *kept = staying.iter().map(|&(time, id, _)| (time, id)).collect();
         Ok(excess as u64)
+    }
+
+    /// Writes the samples the batch's updates kept, in key order (which appends them).
+    pub fn insert_samples(&mut self, json: &SampleJson) -> Result<(), Fail> {
+        let mut samples: Vec<_> = self.new_samples.drain().collect();
+        samples.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for ((time, id, fp), (update, sample)) in samples {
+            // The indices come from the batch `json` was encoded from.
+            let Some(bytes) = json.get(update).and_then(|samples| samples.get(sample)) else {
+                return Err(Fail::Store(StoreError::InvalidInput(format!(
+                    "a sample of {fp} was not encoded"
+                ))));
+            };
+            self.sample_data
+                .insert((time, id, fp.as_str()), bytes.as_slice())?;
+        }
+        Ok(())
     }
 
     fn index(&mut self, fp: &str, counters: &Counters) -> Result<(), Fail> {
@@ -479,5 +530,99 @@ impl<'txn> Tables<'txn> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ::redb::{Database, ReadableDatabase, ReadableTableMetadata};
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::occurrence::Occurrence;
+    use crate::store::{ListQuery, RedbStore, Store};
+
+    fn update(fp: &str, samples: &[i64], keep: usize) -> GroupUpdate {
+        let at = |secs: i64| OffsetDateTime::from_unix_timestamp(1_900_000_000 + secs).unwrap();
+        let samples: Vec<Occurrence> = samples
+            .iter()
+            .map(|&secs| {
+                let mut sample = Occurrence::new("event", format!("{fp} at {secs}"));
+                sample.time = at(secs);
+                sample
+            })
+            .collect();
+        GroupUpdate {
+            fingerprint: fp.to_owned(),
+            grouping_version: 1,
+            count: samples.len() as u64,
+            first_seen: samples[0].time,
+            last_seen: samples[samples.len() - 1].time,
+            samples,
+            dropped_samples: 0,
+            keep_samples: keep,
+        }
+    }
+
+    /// A batch large enough to have its JSON encoded on a helper thread, in which later
+    /// updates of one group push out samples that earlier updates of the same batch kept:
+    /// those are never written, and the group keeps exactly its newest samples.
+    #[test]
+    fn samples_pushed_out_within_a_large_batch_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.redb");
+        let store = RedbStore::open(&path).unwrap();
+        let mut batch: Vec<GroupUpdate> = (0..300)
+            .map(|i| update(&format!("other{i}"), &[i], 3))
+            .collect();
+        batch.insert(10, update("same", &[1, 2], 2));
+        batch.insert(200, update("same", &[3], 2));
+        batch.push(update("same", &[4, 5], 2));
+        assert!(batch.iter().map(|u| u.samples.len()).sum::<usize>() >= 256);
+        store.record(&batch).unwrap();
+        store.record(&[update("same", &[0], 2)]).unwrap();
+
+        let same = store.get("same").unwrap().unwrap();
+        assert_eq!(same.summary.count, 6);
+        let times: Vec<i64> = same
+            .samples
+            .iter()
+            .map(|s| s.time.unix_timestamp() - 1_900_000_000)
+            .collect();
+        assert_eq!(times, [4, 5]);
+        assert_eq!(same.dropped_samples, 4);
+        assert_eq!(store.list(&ListQuery::page(1, 1)).unwrap().total, 301);
+        drop(store);
+        let db = Database::open(&path).unwrap();
+        let rows = db
+            .begin_read()
+            .unwrap()
+            .open_table(SAMPLE_DATA)
+            .unwrap()
+            .len()
+            .unwrap();
+        assert_eq!(rows, 300 + 2, "one sample per other group, two for `same`");
+    }
+
+    /// A sample that cannot be encoded fails the whole batch, encoded on the helper thread or
+    /// not, and nothing of it is stored.
+    #[test]
+    fn a_sample_that_cannot_be_encoded_fails_the_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path().join("bad.redb")).unwrap();
+        for size in [3, 300] {
+            let mut batch: Vec<GroupUpdate> = (0..size)
+                .map(|i| update(&format!("g{i}"), &[i], 3))
+                .collect();
+            // RFC 3339 has no negative years.
+            batch[1].samples[0].time =
+                OffsetDateTime::from_unix_timestamp(-70_000_000_000).unwrap();
+            let err = store.record(&batch).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::InvalidInput(m) if m.contains("g1")),
+                "{err:?}"
+            );
+            assert_eq!(store.list(&ListQuery::page(1, 1)).unwrap().total, 0);
+        }
     }
 }
