@@ -208,7 +208,10 @@ impl RawOccurrence {
 
     /// Builds the (still unmasked) occurrence: JSON values, scopes merged outer to inner, and
     /// scope values (set by code, not recorded by `tracing`) cut to `limit` like fields are.
-    pub(crate) fn into_occurrence(self, host: &str, limit: usize) -> Occurrence {
+    ///
+    /// `process_id` is the caller's: the worker reads it once rather than making a `getpid`
+    /// system call per occurrence.
+    pub(crate) fn into_occurrence(self, host: &str, process_id: u32, limit: usize) -> Occurrence {
         let mut fields = FieldMap::new();
         let mut tags = FieldMap::new();
         let mut extras = FieldMap::new();
@@ -277,7 +280,7 @@ impl RawOccurrence {
                 id: format!("{:?}", self.thread.id()),
             },
             host: host.to_owned(),
-            process_id: std::process::id(),
+            process_id,
             truncated,
         }
     }

@@ -1,24 +1,28 @@
 //! The worker thread: drains the buffer, masks, fingerprints and merges, then writes one
 //! batch per cycle to the store, keeping failed batches for a bounded retry.
 //!
-//! It runs with no `tracing` dispatcher and is marked as the tracker's own thread, so that
-//! nothing it does (the store, user hooks, our own code) can feed events back into it.
+//! The store is called from a second thread, the writer, so that a batch is committed while
+//! the next one is prepared: on two cores, the worker's part then costs no time of the
+//! store's. One batch is with the writer at a time.
+//!
+//! Both run with no `tracing` dispatcher and are marked as the tracker's own threads, so that
+//! nothing they do (the store, user hooks, our own code) can feed events back into them.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::buffer::PendingGroup;
 use crate::fingerprint::{self, GROUPING_VERSION};
-use crate::occurrence::{ErrorLink, Occurrence};
-use crate::record::RawOccurrence;
+use crate::occurrence::Occurrence;
 use crate::shared::{Shared, mark_tracker_thread};
-use crate::store::{GroupUpdate, merge_samples};
+use crate::store::{GroupUpdate, RecordOutcome, merge_samples};
 
 /// Longest wait between two attempts to write to a failing store.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(5);
@@ -46,6 +50,73 @@ struct Worker {
     drained: Vec<PendingGroup>,
     failures_in_a_row: u32,
     next_attempt: Instant,
+    /// This process's id, read once: the worker thread does not outlive a `fork`.
+    process_id: u32,
+    /// The thread that commits batches while this one prepares the next; `None` when it could
+    /// not be started, and then batches are written from this thread.
+    writer: Option<Writer>,
+    /// True while a batch is with the writer: at most one is, so that batches are stored in
+    /// the order they were made and a failed one comes back before the next is sent.
+    in_flight: bool,
+}
+
+/// Prepared groups waiting to be handed to the writer before the cycle ends, so that the
+/// writer starts on a large drain while the worker still prepares the rest of it.
+const EARLY_BATCH: usize = 4096;
+
+/// A batch for the writer, with the buffer count up to which it completes what is stored.
+struct Job {
+    batch: Vec<GroupUpdate>,
+    upto: u64,
+}
+
+/// A batch back from the writer, with what the store said.
+struct Done {
+    job: Job,
+    result: Result<Vec<RecordOutcome>, String>,
+}
+
+struct Writer {
+    jobs: SyncSender<Job>,
+    done: Receiver<Done>,
+    thread: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts the writer thread; `None` if the system refuses a thread.
+    fn spawn(shared: &Arc<Shared>) -> Option<Writer> {
+        let (jobs, job_rx) = sync_channel::<Job>(1);
+        let (done_tx, done) = sync_channel::<Done>(1);
+        let worker = thread::current();
+        let shared = shared.clone();
+        let thread = thread::Builder::new()
+            .name("error-tracker-writer".to_owned())
+            .spawn(move || {
+                let _no_tracing = tracing::dispatcher::set_default(&tracing::Dispatch::none());
+                mark_tracker_thread();
+                for job in job_rx {
+                    let result = record(&shared, &job.batch);
+                    if done_tx.send(Done { job, result }).is_err() {
+                        break;
+                    }
+                    worker.unpark();
+                }
+            })
+            .ok()?;
+        Some(Writer { jobs, done, thread })
+    }
+}
+
+/// Writes one batch, turning a panicking store into an error.
+fn record(shared: &Shared, batch: &[GroupUpdate]) -> Result<Vec<RecordOutcome>, String> {
+    match catch_unwind(AssertUnwindSafe(|| shared.store.record(batch))) {
+        Ok(Ok(outcomes)) => Ok(outcomes),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => {
+            shared.counters.hook_panics.fetch_add(1, Ordering::Relaxed);
+            Err("the store panicked while recording a batch".to_owned())
+        }
+    }
 }
 
 impl Worker {
@@ -57,6 +128,9 @@ impl Worker {
             drained: Vec::new(),
             failures_in_a_row: 0,
             next_attempt: Instant::now(),
+            process_id: std::process::id(),
+            writer: None,
+            in_flight: false,
         }
     }
 
@@ -64,6 +138,7 @@ impl Worker {
         let _no_tracing = tracing::dispatcher::set_default(&tracing::Dispatch::none());
         mark_tracker_thread();
         self.shared.buffer.set_worker(thread::current());
+        self.writer = Writer::spawn(&self.shared);
         let interval = self.shared.settings.flush_interval;
         loop {
             let stopping = self.shared.stopping.load(Ordering::SeqCst);
@@ -76,7 +151,10 @@ impl Worker {
             if stopping {
                 break;
             }
-            if !self.pending.is_empty() {
+            if self.in_flight {
+                // The writer wakes this thread when it is done.
+                thread::park_timeout(interval);
+            } else if !self.pending.is_empty() {
                 thread::park_timeout(
                     self.next_attempt
                         .saturating_duration_since(Instant::now())
@@ -88,6 +166,12 @@ impl Worker {
                 thread::park_timeout(interval);
             }
         }
+        // The last cycle waited for the writer, unless it panicked half-way.
+        self.collect(true);
+        if let Some(writer) = self.writer.take() {
+            drop(writer.jobs);
+            let _ = writer.thread.join();
+        }
         let unsaved: u64 = self.pending.values().map(|u| u.count).sum();
         self.shared.buffer.count_lost(unsaved);
         self.shared.report_progress(None, false);
@@ -95,20 +179,37 @@ impl Worker {
 
     /// One round: take what callers pushed, turn it into updates, try to store them.
     fn cycle(&mut self, final_cycle: bool) {
+        // A batch the writer finished (or, in the last cycle, the one it is finishing).
+        self.collect(final_cycle);
         let upto = self.shared.buffer.accepted();
         self.shared.buffer.drain(&mut self.drained);
         let mut groups = std::mem::take(&mut self.drained);
         // Newest first: once an error holds its samples, older occurrences of it need no
         // conversion at all, which is what keeps a storm of distinct messages cheap.
         groups.sort_unstable_by_key(|g| std::cmp::Reverse(g.last_seen));
-        for group in groups.drain(..) {
-            let update = self.prepare(group);
-            self.merge(update);
+        for (n, group) in groups.drain(..).enumerate() {
+            if let Some(update) = self.prepare(group) {
+                self.merge(update);
+            }
+            if n % EARLY_BATCH == EARLY_BATCH - 1 {
+                self.collect(false);
+                if self.writer.is_some() && !self.in_flight && self.failures_in_a_row == 0 {
+                    // Everything up to the previous cycle's count is stored or pending; this
+                    // cycle's is not complete yet.
+                    self.write(self.pending_upto);
+                }
+            }
         }
         self.drained = groups;
         self.pending_upto = upto;
         if self.pending.is_empty() {
-            self.shared.report_progress(Some(upto), true);
+            if !self.in_flight {
+                self.shared.report_progress(Some(upto), true);
+            }
+            return;
+        }
+        if self.in_flight && !final_cycle {
+            // Sent when the writer is done with the current batch, which wakes this thread.
             return;
         }
         // A flush or the last cycle tries at once; otherwise a failing store is left alone
@@ -117,31 +218,74 @@ impl Worker {
         if Instant::now() < self.next_attempt && !final_cycle && !flush_requested {
             return;
         }
-        self.write();
+        self.collect(true);
+        self.write(upto);
+        if final_cycle {
+            self.collect(true);
+        }
     }
 
-    fn write(&mut self) {
+    /// Takes the writer's answer for the batch in flight, if any: waiting for it when `wait`,
+    /// otherwise only if it is there.
+    fn collect(&mut self, wait: bool) {
+        if !self.in_flight {
+            return;
+        }
+        let Some(writer) = &self.writer else {
+            self.in_flight = false;
+            return;
+        };
+        let done = if wait {
+            writer.done.recv().ok()
+        } else {
+            match writer.done.try_recv() {
+                Ok(done) => Some(done),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => None,
+            }
+        };
+        self.in_flight = false;
+        match done {
+            Some(Done { job, result }) => self.finish(job, result),
+            // The writer catches the store's panics, so it only stops when this thread drops
+            // its end; write from here from now on.
+            None => self.writer = None,
+        }
+    }
+
+    /// Hands everything pending to the writer (or writes it here without one), as complete up
+    /// to the buffer count `upto`.
+    fn write(&mut self, upto: u64) {
+        if self.pending.is_empty() {
+            return;
+        }
         let batch: Vec<GroupUpdate> = self.pending.drain().map(|(_, update)| update).collect();
-        let store = &self.shared.store;
-        let result = catch_unwind(AssertUnwindSafe(|| store.record(&batch)));
-        let failure = match result {
-            Ok(Ok(outcomes)) => {
+        let job = Job { batch, upto };
+        let job = match &self.writer {
+            Some(writer) => match writer.jobs.send(job) {
+                Ok(()) => {
+                    self.in_flight = true;
+                    return;
+                }
+                Err(refused) => {
+                    self.writer = None;
+                    refused.0
+                }
+            },
+            None => job,
+        };
+        let result = record(&self.shared, &job.batch);
+        self.finish(job, result);
+    }
+
+    /// Counts a stored batch, or keeps a failed one for the next attempt.
+    fn finish(&mut self, job: Job, result: Result<Vec<RecordOutcome>, String>) {
+        let Job { batch, upto } = job;
+        match result {
+            Ok(outcomes) => {
                 if let Some(notify) = &self.shared.notify {
                     notify.offer(&outcomes);
                 }
-                None
-            }
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(_) => {
-                self.shared
-                    .counters
-                    .hook_panics
-                    .fetch_add(1, Ordering::Relaxed);
-                Some("the store panicked while recording a batch".to_owned())
-            }
-        };
-        match failure {
-            None => {
                 let stored: u64 = batch.iter().map(|u| u.count).sum();
                 self.shared
                     .counters
@@ -149,9 +293,9 @@ impl Worker {
                     .fetch_add(stored, Ordering::Relaxed);
                 self.failures_in_a_row = 0;
                 self.next_attempt = Instant::now();
-                self.shared.report_progress(Some(self.pending_upto), true);
+                self.shared.report_progress(Some(upto), true);
             }
-            Some(message) => {
+            Err(message) => {
                 self.shared
                     .counters
                     .store_failures
@@ -195,26 +339,53 @@ impl Worker {
         }
     }
 
-    /// Turns one buffer entry into an update: fingerprint first, then full occurrences only
-    /// for the samples the error will keep (the newest ones).
-    fn prepare(&self, group: PendingGroup) -> GroupUpdate {
+    /// Turns one buffer entry into an update: full occurrences only for the samples the error
+    /// will keep (the newest ones), the fingerprint taken from the newest of them.
+    ///
+    /// The newest sample is converted and masked first and the fingerprint is computed from
+    /// it: every sample of a buffer entry shares the parts the fingerprint is made of, so this
+    /// is the fingerprint of each of them, and it costs no second masked copy. (The newest
+    /// sample is nearly always kept; when it is not, it was converted for nothing.)
+    /// Lets the context builder shape an already masked sample, then masks what it added.
+    /// The fingerprint is taken before, so a builder never moves an error to another group.
+    fn with_context(&self, mut occurrence: Occurrence) -> Occurrence {
+        if self.shared.context.is_none() {
+            return occurrence;
+        }
+        crate::context::apply(&self.shared, &mut occurrence);
+        self.mask(occurrence)
+    }
+
+    fn prepare(&self, group: PendingGroup) -> Option<GroupUpdate> {
         let keep = self.shared.settings.samples_per_error;
-        // Every sample of a buffer entry shares the parts the fingerprint is made of.
-        let fingerprint = group
-            .samples
-            .back()
-            .map(|raw| self.fingerprint(raw))
-            .unwrap_or_default();
+        let limit = self.shared.settings.max_value_len;
+        let mut raws = group.samples.into_iter().rev();
+        // The buffer never holds an entry without a sample; `None` would be a bug upstream,
+        // and then there is nothing to store.
+        let newest = self.mask(raws.next()?.into_occurrence(
+            &self.shared.host,
+            self.process_id,
+            limit,
+        ));
+        let fingerprint = fingerprint::fingerprint(&newest);
         let held = self.pending.get(&fingerprint);
         let mut room = keep.saturating_sub(held.map_or(0, |u| u.samples.len()));
         let oldest_held = held.and_then(|u| u.samples.first()).map(|s| s.time);
         let mut dropped_samples = group.dropped_samples;
-        let mut samples = Vec::with_capacity(room.min(group.samples.len()));
-        for raw in group.samples.into_iter().rev() {
-            if room > 0 || oldest_held.is_some_and(|oldest| raw.time > oldest) {
-                room = room.saturating_sub(1);
-                let mut occurrence =
-                    raw.into_occurrence(&self.shared.host, self.shared.settings.max_value_len);
+        let mut samples = Vec::with_capacity(room.min(1 + raws.len()));
+        let mut keeps = |time| {
+            let kept = room > 0 || oldest_held.is_some_and(|oldest| time > oldest);
+            room = room.saturating_sub(1);
+            kept
+        };
+        if keeps(newest.time) {
+            samples.push(self.with_context(newest));
+        } else {
+            dropped_samples += 1;
+        }
+        for raw in raws {
+            if keeps(raw.time) {
+                let mut occurrence = raw.into_occurrence(&self.shared.host, self.process_id, limit);
                 crate::context::apply(&self.shared, &mut occurrence);
                 samples.push(self.mask(occurrence));
             } else {
@@ -226,7 +397,7 @@ impl Worker {
             .counters
             .dropped_samples
             .fetch_add(dropped_samples - group.dropped_samples, Ordering::Relaxed);
-        GroupUpdate {
+        Some(GroupUpdate {
             fingerprint,
             grouping_version: GROUPING_VERSION,
             count: group.count,
@@ -235,25 +406,7 @@ impl Worker {
             samples,
             dropped_samples,
             keep_samples: keep,
-        }
-    }
-
-    /// The fingerprint of a raw occurrence, from a masked copy of only the parts it is made
-    /// of: cheap, and equal to the fingerprint of the fully masked occurrence.
-    fn fingerprint(&self, raw: &RawOccurrence) -> String {
-        let mut parts = Occurrence::new(raw.kind.clone(), raw.message.as_str());
-        parts.location.target = raw.location.target.clone().into_owned();
-        parts.location.module = raw.location.module.map(str::to_owned);
-        parts.custom_fingerprint = raw.custom_fingerprint.as_deref().map(str::to_owned);
-        parts.error_chain = raw
-            .chain
-            .iter()
-            .map(|link| ErrorLink {
-                kind: link.kind.clone().into_owned(),
-                message: String::new(),
-            })
-            .collect();
-        fingerprint::fingerprint(&self.mask(parts))
+        })
     }
 
     /// Masks with the configured masking; if that panics, with the default one, so that an
@@ -279,5 +432,117 @@ impl Worker {
         bare.level = occurrence.level;
         bare.location = occurrence.location;
         bare
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    use parking_lot::Mutex;
+    use time::OffsetDateTime;
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+    use crate::store::{
+        ErrorGroup, ErrorSummary, ListQuery, MemoryStore, Page, Status, Store, StoreError,
+    };
+    use crate::{ErrorTracker, Level, Location};
+
+    /// A memory store whose first `failures` batches fail, and which notes each batch's size.
+    struct Flaky {
+        inner: MemoryStore,
+        failures: AtomicUsize,
+        batches: Mutex<Vec<usize>>,
+    }
+
+    impl Store for Flaky {
+        fn record(&self, batch: &[GroupUpdate]) -> Result<Vec<RecordOutcome>, StoreError> {
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(StoreError::Unavailable("not yet".into()));
+            }
+            self.batches.lock().push(batch.len());
+            self.inner.record(batch)
+        }
+        fn list(&self, query: &ListQuery) -> Result<Page<ErrorSummary>, StoreError> {
+            self.inner.list(query)
+        }
+        fn get(&self, fingerprint: &str) -> Result<Option<ErrorGroup>, StoreError> {
+            self.inner.get(fingerprint)
+        }
+        fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError> {
+            self.inner.set_status(fingerprint, status)
+        }
+        fn delete(&self, fingerprint: &str) -> Result<bool, StoreError> {
+            self.inner.delete(fingerprint)
+        }
+        fn purge(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+            self.inner.purge(cutoff)
+        }
+        fn hourly_counts(
+            &self,
+            fingerprint: &str,
+            since: OffsetDateTime,
+        ) -> Result<Vec<(OffsetDateTime, u64)>, StoreError> {
+            self.inner.hourly_counts(fingerprint, since)
+        }
+    }
+
+    /// More distinct errors than one early batch: the writer gets batches while the worker
+    /// still prepares, a failed batch comes back and is written with the rest, and a flush
+    /// returns only once every occurrence is in the store, each counted once.
+    #[test]
+    fn a_large_drain_is_stored_whole_across_writer_batches_and_a_failure() {
+        const ERRORS: usize = 3 * EARLY_BATCH + 100;
+        let store = Arc::new(Flaky {
+            inner: MemoryStore::new(),
+            failures: AtomicUsize::new(1),
+            batches: Mutex::new(Vec::new()),
+        });
+        let tracker = ErrorTracker::builder()
+            .shared_store(store.clone())
+            .max_pending_errors(4 * ERRORS)
+            .flush_interval(Duration::from_millis(5))
+            .build()
+            .unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(tracker.layer()));
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..ERRORS {
+                // Letters only, so that parameterisation keeps every message its own group.
+                let name: String = format!("{i:x}")
+                    .bytes()
+                    .map(|b| char::from(b'g' + (b as char).to_digit(16).unwrap_or(0) as u8))
+                    .collect();
+                tracing::error!("component {name} failed");
+            }
+        });
+        assert!(
+            tracker.flush(Duration::from_secs(60)),
+            "{:?}",
+            tracker.stats()
+        );
+        let stats = tracker.stats();
+        assert_eq!(stats.stored, ERRORS as u64, "{stats:?}");
+        assert_eq!(stats.lost, 0);
+        assert_eq!(stats.store_failures, 1);
+        let page = store.list(&ListQuery::page(1, 1)).unwrap();
+        assert_eq!(page.total, ERRORS as u64);
+        let counted: u64 = store
+            .list(&ListQuery::page(1, 2 * ERRORS))
+            .unwrap()
+            .items
+            .iter()
+            .map(|s| s.count)
+            .sum();
+        assert_eq!(counted, ERRORS as u64, "each occurrence counted once");
+        let sample = store.get(&page.items[0].fingerprint).unwrap().unwrap();
+        assert_eq!(sample.samples.len(), 1);
+        assert_eq!(sample.summary.level, Level::Error);
+        assert_ne!(sample.summary.location, Location::default());
+        let batches = store.batches.lock().clone();
+        assert_eq!(batches.iter().sum::<usize>(), ERRORS, "{batches:?}");
     }
 }

@@ -417,13 +417,13 @@ fn a_newer_schema_is_refused() {
                 err,
                 StoreError::IncompatibleSchema {
                     found: 99,
-                    supported: 1
+                    supported: RedbStore::SCHEMA_VERSION
                 }
             ),
             "{err:?}"
         );
     }
-    assert_eq!(RedbStore::SCHEMA_VERSION, 1);
+    assert_eq!(RedbStore::SCHEMA_VERSION, 2);
 }
 
 #[test]

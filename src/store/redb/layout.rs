@@ -48,12 +48,14 @@ pub(super) const TABLE_NAMES: [&str; 6] = [
 /// A key of [`GROUPS`]: (fingerprint, row kind, a, b).
 pub(super) type GroupKey = (&'static str, u8, i64, u128);
 
-/// (fp, 0, 0, 0) -> [`Counters`], the part of a group that changes, with the keys of the
-/// samples it keeps.
+/// (fp, 0, 0, 0) -> [`Counters`]: the whole group (counters, kept sample keys, description,
+/// newest hour) in one binary row.
 pub(super) const COUNTERS_ROW: u8 = 0;
-/// (fp, 1, 0, 0) -> JSON of [`GroupInfo`], written once when the group is created.
+/// (fp, 1, 0, 0) -> JSON of [`GroupInfo`]: schema 1 only (schema 2 keeps it in the group's
+/// row); migration removes these rows.
 pub(super) const INFO_ROW: u8 = 1;
-/// (fp, 2, hour since the epoch, 0) -> occurrences in that hour, u64 little-endian.
+/// (fp, 2, hour since the epoch, 0) -> occurrences in that hour, u64 little-endian: every
+/// hour of a group but its newest, which is in the group's row.
 pub(super) const HOUR_ROW: u8 = 2;
 
 pub(super) fn row_key(fp: &str, kind: u8) -> (&str, u8, i64, u128) {
@@ -86,6 +88,9 @@ pub(super) fn decode_count(bytes: &[u8]) -> Option<u64> {
 pub(super) const SCHEMA_VERSION_KEY: &str = "schema_version";
 pub(super) const TOTAL_KEY: &str = "groups";
 pub(super) const MAINTAINED_AT_KEY: &str = "maintained_at";
+/// The hour before which histograms were pruned: inline hours of groups last seen before it
+/// are empty, and no count is added to those hours any more.
+pub(super) const PRUNED_BEFORE_KEY: &str = "hours_pruned_before";
 
 /// The `meta` key counting groups with `status`.
 pub(super) fn status_key(status: Status) -> &'static str {
@@ -129,7 +134,13 @@ pub(super) fn hour_start(hour: u32) -> OffsetDateTime {
     from_nanos(i64::from(hour).saturating_mul(NANOS_PER_HOUR))
 }
 
-/// The changing part of a group, decoded.
+/// A group's row (`(fp, 0, 0, 0)` in [`GROUPS`]), decoded: what changes with every update,
+/// what was fixed when it was created, and its newest histogram hour.
+///
+/// One row per group rather than a row for the counters, one for the description and one
+/// per hour: a new group then costs one B-tree insert in `groups` instead of four (the
+/// description, the counters, the hour and the `hours` index), which was most of the cost
+/// of recording new errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Counters {
     pub count: u64,
@@ -142,6 +153,14 @@ pub(super) struct Counters {
     /// [`SAMPLE_DATA`]. Kept here, in a row every update rewrites anyway, rather than in rows
     /// of their own that would cost three more B-tree operations per update.
     pub samples: Vec<(i64, u128)>,
+    /// The newest hour with occurrences and their number there (0 once pruned). Older hours
+    /// have rows of their own ([`HOUR_ROW`], listed in [`HOURS`]); the newest one lives here
+    /// so that the usual update (a group seen again within the hour, or a new group) writes
+    /// no histogram row.
+    pub hour: u32,
+    pub hour_count: u64,
+    /// What never changes once the group is created.
+    pub info: GroupInfo,
 }
 
 pub(super) fn status_code(status: Status) -> u8 {
@@ -162,68 +181,265 @@ pub(super) fn status_from_code(code: u8) -> Option<Status> {
     }
 }
 
-/// Encoded size of [`Counters`] without its samples, and of one sample key.
-const FIXED_LEN: usize = 8 + 8 + 8 + 1 + 1 + 8;
+fn level_code(level: Level) -> u8 {
+    match level {
+        Level::Trace => 0,
+        Level::Debug => 1,
+        Level::Info => 2,
+        Level::Warn => 3,
+        Level::Error => 4,
+    }
+}
+
+fn level_from_code(code: u8) -> Option<Level> {
+    Some(match code {
+        0 => Level::Trace,
+        1 => Level::Debug,
+        2 => Level::Info,
+        3 => Level::Warn,
+        4 => Level::Error,
+        _ => return None,
+    })
+}
+
+/// The first byte of a group row of schema 2, so that a later format can be told apart.
+const ROW_FORMAT: u8 = 2;
+/// Encoded size of a schema-1 counters row without its samples, and of one sample key.
+const V1_FIXED_LEN: usize = 8 + 8 + 8 + 1 + 1 + 8;
 const SAMPLE_KEY_LEN: usize = 8 + 16;
 
+/// Reads the little-endian fields of a row in order; every read is bounds-checked, so damaged
+/// bytes give `None` instead of a panic.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.bytes.len() < n {
+            return None;
+        }
+        let (head, tail) = self.bytes.split_at(n);
+        self.bytes = tail;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.array()?))
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.array()?))
+    }
+
+    fn u128(&mut self) -> Option<u128> {
+        Some(u128::from_le_bytes(self.array()?))
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let len = usize::try_from(self.u32()?).ok()?;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+
+    fn optional_string(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.string()?)),
+            _ => None,
+        }
+    }
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    // Strings in a row come from one occurrence, whose values are bounded far below 4 GiB;
+    // a longer one is cut rather than given a wrong length.
+    let len = s.len().min(u32::MAX as usize);
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&s.as_bytes()[..len]);
+}
+
+fn put_optional_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            put_string(out, s);
+        }
+    }
+}
+
 impl Counters {
-    /// Little-endian, the fixed part first, then the sample keys.
+    /// A new group described by `info`, with nothing counted yet.
+    pub fn new(info: GroupInfo, first_seen: i64, last_seen: i64) -> Self {
+        Counters {
+            count: 0,
+            first_seen,
+            last_seen,
+            status: Status::Unresolved,
+            regressed: false,
+            dropped_samples: 0,
+            samples: Vec::new(),
+            hour: hour_of(last_seen),
+            hour_count: 0,
+            info,
+        }
+    }
+
+    /// Little-endian binary: a format byte, the fixed-size fields, the sample keys, then the
+    /// description's strings with their lengths.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(FIXED_LEN + SAMPLE_KEY_LEN * self.samples.len());
+        let info = &self.info;
+        let location = &info.location;
+        let strings = info.kind.len()
+            + info.message.len()
+            + location.target.len()
+            + location.module.as_ref().map_or(0, String::len)
+            + location.file.as_ref().map_or(0, String::len);
+        let mut out = Vec::with_capacity(80 + SAMPLE_KEY_LEN * self.samples.len() + strings);
+        out.push(ROW_FORMAT);
         out.extend_from_slice(&self.count.to_le_bytes());
         out.extend_from_slice(&self.first_seen.to_le_bytes());
         out.extend_from_slice(&self.last_seen.to_le_bytes());
         out.push(status_code(self.status));
         out.push(u8::from(self.regressed));
         out.extend_from_slice(&self.dropped_samples.to_le_bytes());
+        out.extend_from_slice(&self.hour.to_le_bytes());
+        out.extend_from_slice(&self.hour_count.to_le_bytes());
+        out.extend_from_slice(&info.grouping_version.to_le_bytes());
+        out.push(level_code(info.level));
+        match location.line {
+            None => out.push(0),
+            Some(line) => {
+                out.push(1);
+                out.extend_from_slice(&line.to_le_bytes());
+            }
+        }
+        // At most `keep_samples` keys, far below u32::MAX.
+        out.extend_from_slice(&(self.samples.len() as u32).to_le_bytes());
         for (time, id) in &self.samples {
             out.extend_from_slice(&time.to_le_bytes());
             out.extend_from_slice(&id.to_le_bytes());
         }
+        put_string(&mut out, &info.kind);
+        put_string(&mut out, &info.message);
+        put_string(&mut out, &location.target);
+        put_optional_string(&mut out, location.module.as_deref());
+        put_optional_string(&mut out, location.file.as_deref());
         out
     }
 
-    /// `None` for bytes no version wrote (wrong length, unknown status): a damaged row.
+    /// `None` for bytes no version wrote (wrong length, unknown status or level): a damaged
+    /// row.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < FIXED_LEN || !(bytes.len() - FIXED_LEN).is_multiple_of(SAMPLE_KEY_LEN) {
+        let mut at = Cursor { bytes };
+        if at.u8()? != ROW_FORMAT {
             return None;
         }
-        let (fixed, keys) = bytes.split_at(FIXED_LEN);
-        let word = |at: usize| -> Option<[u8; 8]> { fixed.get(at..at + 8)?.try_into().ok() };
-        let samples = keys
-            .chunks_exact(SAMPLE_KEY_LEN)
-            .map(|key| {
-                let (time, id) = key.split_at(8);
-                Some((
-                    i64::from_le_bytes(time.try_into().ok()?),
-                    u128::from_le_bytes(id.try_into().ok()?),
-                ))
-            })
+        let count = at.u64()?;
+        let first_seen = at.i64()?;
+        let last_seen = at.i64()?;
+        let status = status_from_code(at.u8()?)?;
+        let regressed = at.u8()? != 0;
+        let dropped_samples = at.u64()?;
+        let hour = at.u32()?;
+        let hour_count = at.u64()?;
+        let grouping_version = at.u32()?;
+        let level = level_from_code(at.u8()?)?;
+        let line = match at.u8()? {
+            0 => None,
+            1 => Some(at.u32()?),
+            _ => return None,
+        };
+        let n = usize::try_from(at.u32()?).ok()?;
+        if n.checked_mul(SAMPLE_KEY_LEN)? > at.bytes.len() {
+            return None;
+        }
+        let samples = (0..n)
+            .map(|_| Some((at.i64()?, at.u128()?)))
             .collect::<Option<_>>()?;
+        let kind = at.string()?;
+        let message = at.string()?;
+        let target = at.string()?;
+        let module = at.optional_string()?;
+        let file = at.optional_string()?;
+        if !at.bytes.is_empty() {
+            return None;
+        }
         Some(Counters {
-            count: u64::from_le_bytes(word(0)?),
-            first_seen: i64::from_le_bytes(word(8)?),
-            last_seen: i64::from_le_bytes(word(16)?),
-            status: status_from_code(fixed[24])?,
-            regressed: fixed[25] != 0,
-            dropped_samples: u64::from_le_bytes(word(26)?),
+            count,
+            first_seen,
+            last_seen,
+            status,
+            regressed,
+            dropped_samples,
             samples,
+            hour,
+            hour_count,
+            info: GroupInfo {
+                kind,
+                message,
+                level,
+                location: Location {
+                    target,
+                    module,
+                    file,
+                    line,
+                },
+                grouping_version,
+            },
+        })
+    }
+
+    /// A schema-1 counters row and its JSON description, as one schema-2 row. Schema 1 kept
+    /// every hour in rows of its own, so the inline hour starts empty.
+    pub fn decode_v1(counters: &[u8], info_json: &[u8]) -> Option<Self> {
+        if counters.len() < V1_FIXED_LEN
+            || !(counters.len() - V1_FIXED_LEN).is_multiple_of(SAMPLE_KEY_LEN)
+        {
+            return None;
+        }
+        let info: GroupInfo = serde_json::from_slice(info_json).ok()?;
+        let mut at = Cursor { bytes: counters };
+        let count = at.u64()?;
+        let first_seen = at.i64()?;
+        let last_seen = at.i64()?;
+        let status = status_from_code(at.u8()?)?;
+        let regressed = at.u8()? != 0;
+        let dropped_samples = at.u64()?;
+        let mut samples = Vec::with_capacity(at.bytes.len() / SAMPLE_KEY_LEN);
+        while !at.bytes.is_empty() {
+            samples.push((at.i64()?, at.u128()?));
+        }
+        Some(Counters {
+            count,
+            first_seen,
+            last_seen,
+            status,
+            regressed,
+            dropped_samples,
+            samples,
+            hour: hour_of(last_seen),
+            hour_count: 0,
+            info,
         })
     }
 }
 
-/// The part of a group that never changes once created, as written in `groups`.
-#[derive(Serialize)]
-pub(super) struct GroupInfoRef<'a> {
-    pub kind: &'a str,
-    pub message: &'a str,
-    pub level: Level,
-    pub location: &'a Location,
-    pub grouping_version: u32,
-}
-
-/// [`GroupInfoRef`], read back.
-#[derive(Deserialize)]
+/// The part of a group that never changes once created. Schema 1 kept it as JSON in a row
+/// of its own ([`INFO_ROW`]); schema 2 keeps it in the group's row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct GroupInfo {
     pub kind: String,
     pub message: String,
@@ -233,14 +449,14 @@ pub(super) struct GroupInfo {
 }
 
 impl GroupInfo {
-    pub fn into_summary(self, fingerprint: &str, counters: &Counters) -> ErrorSummary {
+    pub fn summary(&self, fingerprint: &str, counters: &Counters) -> ErrorSummary {
         ErrorSummary {
             fingerprint: fingerprint.to_owned(),
             grouping_version: self.grouping_version,
-            kind: self.kind,
-            message: self.message,
+            kind: self.kind.clone(),
+            message: self.message.clone(),
             level: self.level,
-            location: self.location,
+            location: self.location.clone(),
             count: counters.count,
             first_seen: from_nanos(counters.first_seen),
             last_seen: from_nanos(counters.last_seen),
@@ -272,6 +488,21 @@ mod tests {
         assert_eq!(to_nanos(hour_start(5)), NANOS_PER_HOUR * 5);
     }
 
+    fn info() -> GroupInfo {
+        GroupInfo {
+            kind: "std::io::Error".into(),
+            message: "gone – ünïcode".into(),
+            level: Level::Warn,
+            location: Location {
+                target: "app".into(),
+                module: Some("app::db".into()),
+                file: None,
+                line: Some(7),
+            },
+            grouping_version: 1,
+        }
+    }
+
     #[test]
     fn counters_round_trip_and_reject_damage() {
         let counters = Counters {
@@ -282,12 +513,48 @@ mod tests {
             regressed: true,
             dropped_samples: 4,
             samples: vec![(-3, 7), (5, u128::MAX)],
+            hour: 12,
+            hour_count: 2,
+            info: info(),
         };
-        assert_eq!(Counters::decode(&counters.encode()), Some(counters.clone()));
-        let mut unknown_status = counters.encode();
-        unknown_status[24] = 9;
+        let encoded = counters.encode();
+        assert_eq!(Counters::decode(&encoded), Some(counters.clone()));
+        let mut unknown_status = encoded.clone();
+        unknown_status[25] = 9;
         assert_eq!(Counters::decode(&unknown_status), None);
-        assert_eq!(Counters::decode(&counters.encode()[1..]), None);
+        for cut in [1, encoded.len() / 2, encoded.len() - 1] {
+            assert_eq!(Counters::decode(&encoded[..cut]), None, "{cut}");
+        }
+        assert_eq!(Counters::decode(&encoded[1..]), None);
+        let mut longer = encoded.clone();
+        longer.push(0);
+        assert_eq!(Counters::decode(&longer), None);
         assert_eq!(Counters::decode(&[]), None);
+    }
+
+    #[test]
+    fn schema_1_rows_convert() {
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(&3u64.to_le_bytes());
+        v1.extend_from_slice(&(-2i64).to_le_bytes());
+        v1.extend_from_slice(&9i64.to_le_bytes());
+        v1.extend_from_slice(&[1, 1]);
+        v1.extend_from_slice(&4u64.to_le_bytes());
+        v1.extend_from_slice(&5i64.to_le_bytes());
+        v1.extend_from_slice(&8u128.to_le_bytes());
+        let json = serde_json::to_vec(&info()).unwrap();
+        let row = Counters::decode_v1(&v1, &json).unwrap();
+        assert_eq!(
+            (row.count, row.first_seen, row.last_seen, row.status),
+            (3, -2, 9, Status::Resolved)
+        );
+        assert_eq!((row.dropped_samples, row.hour_count), (4, 0));
+        assert_eq!(
+            (row.samples.as_slice(), row.regressed),
+            (&[(5, 8)][..], true)
+        );
+        assert_eq!(row.info, info());
+        assert_eq!(Counters::decode_v1(&v1[1..], &json), None);
+        assert_eq!(Counters::decode_v1(&v1, b"{"), None);
     }
 }

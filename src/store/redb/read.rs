@@ -5,9 +5,9 @@ use time::OffsetDateTime;
 
 use super::error::Fail;
 use super::layout::{
-    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupInfo, GroupKey, HOUR_ROW, INFO_ROW,
-    META, SAMPLE_DATA, TOTAL_KEY, decode_count, hour_key, hour_of, hour_start, row_key, rows_of,
-    status_code, status_key, to_nanos,
+    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupKey, HOUR_ROW, META, SAMPLE_DATA,
+    TOTAL_KEY, decode_count, hour_key, hour_of, hour_start, row_key, rows_of, status_code,
+    status_key, to_nanos,
 };
 use crate::occurrence::Occurrence;
 use crate::store::{ErrorGroup, ErrorSummary, ListQuery, Page, StoreError};
@@ -55,12 +55,7 @@ impl Reader {
         let Some(counters) = self.load_counters(fp)? else {
             return Ok(None);
         };
-        let Some(json) = self.groups.get(row_key(fp, INFO_ROW))? else {
-            return Err(corrupt(format!("{fp} has counters but no group")));
-        };
-        let info: GroupInfo = serde_json::from_slice(json.value())
-            .map_err(|err| corrupt(format!("the group {fp} cannot be read: {err}")))?;
-        Ok(Some((info.into_summary(fp, &counters), counters)))
+        Ok(Some((counters.info.summary(fp, &counters), counters)))
     }
 
     /// Like [`Self::summary`], for a fingerprint an index names: it must exist.
@@ -155,7 +150,12 @@ impl Reader {
         since: OffsetDateTime,
     ) -> Result<Vec<(OffsetDateTime, u64)>, Fail> {
         let first = hour_of(to_nanos(since));
-        let mut counts = Vec::new();
+        let Some(counters) = self.load_counters(fp)? else {
+            return Ok(Vec::new());
+        };
+        // Older hours in rows of their own, in hour order, then the newest, from the group's
+        // row (rows are only written for hours older than it, but adding up is the safe side).
+        let mut counts: Vec<(u32, u64)> = Vec::new();
         let end = *rows_of(fp, HOUR_ROW).end();
         for entry in self.groups.range(hour_key(fp, first)..=end)? {
             let (key, count) = entry?;
@@ -163,10 +163,19 @@ impl Reader {
                 .ok_or_else(|| corrupt(format!("the histogram of {fp} cannot be read")))?;
             let hour = u32::try_from(key.value().2)
                 .map_err(|_| corrupt(format!("the histogram of {fp} has a bad hour")))?;
-            if count > 0 {
-                counts.push((hour_start(hour), count));
-            }
+            counts.push((hour, count));
         }
-        Ok(counts)
+        if counters.hour_count > 0 && counters.hour >= first {
+            match counts.iter_mut().find(|(hour, _)| *hour == counters.hour) {
+                Some((_, count)) => *count = count.saturating_add(counters.hour_count),
+                None => counts.push((counters.hour, counters.hour_count)),
+            }
+            counts.sort_unstable_by_key(|&(hour, _)| hour);
+        }
+        Ok(counts
+            .into_iter()
+            .filter(|&(_, count)| count > 0)
+            .map(|(hour, count)| (hour_start(hour), count))
+            .collect())
     }
 }

@@ -1,31 +1,39 @@
 //! Changes made inside one write transaction: recording a batch, changing a status, deleting
 //! groups. Callers commit; an error drops the transaction, so nothing is half-applied.
 
+use std::cmp::Ordering;
+
+use hashbrown::HashMap;
 use std::ops::Bound;
 
 use ::redb::{ReadableTable, Table, WriteTransaction};
 
 use super::error::Fail;
 use super::layout::{
-    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupInfoRef, GroupKey, HOUR_ROW, HOURS,
-    INFO_ROW, META, SAMPLE_DATA, TOTAL_KEY, all_rows, decode_count, encode_count, hour_key,
-    hour_of, recent_key, row_key, status_code, status_key, to_nanos,
+    BY_RECENT, BY_STATUS, COUNTERS_ROW, Counters, GROUPS, GroupInfo, GroupKey, HOUR_ROW, HOURS,
+    META, PRUNED_BEFORE_KEY, SAMPLE_DATA, TOTAL_KEY, all_rows, decode_count, encode_count,
+    hour_key, hour_of, hour_start, recent_key, row_key, status_code, status_key, to_nanos,
 };
 use crate::store::{Change, GroupUpdate, RecordOutcome, Status, StoreError};
 
-/// A group update with its samples already encoded, so that encoding (the step that can fail
-/// on bad input) happens before any write.
+/// A checked group update: it has samples, and the keys they are stored under.
 pub(super) struct EncodedUpdate<'a> {
     pub update: &'a GroupUpdate,
-    /// (time, id, JSON) of each sample.
-    pub samples: Vec<(i64, u128, Vec<u8>)>,
+    /// Its place in the batch, which is where its samples' JSON is in [`SampleJson`].
+    pub index: usize,
+    /// (time, id) of each sample.
+    pub samples: Vec<(i64, u128)>,
 }
 
-/// Checks and encodes a batch; the error names the first bad update.
+/// The JSON of every sample of a batch: `[update][sample]`.
+pub(super) type SampleJson = Vec<Vec<Vec<u8>>>;
+
+/// Checks a batch; the error names the first bad update.
 pub(super) fn encode_batch(batch: &[GroupUpdate]) -> Result<Vec<EncodedUpdate<'_>>, StoreError> {
     batch
         .iter()
-        .map(|update| {
+        .enumerate()
+        .map(|(index, update)| {
             if update.samples.is_empty() {
                 return Err(StoreError::InvalidInput(format!(
                     "update for {} has no sample",
@@ -35,19 +43,54 @@ pub(super) fn encode_batch(batch: &[GroupUpdate]) -> Result<Vec<EncodedUpdate<'_
             let samples = update
                 .samples
                 .iter()
+                .map(|sample| (to_nanos(sample.time), sample.id.as_u128()))
+                .collect();
+            Ok(EncodedUpdate {
+                update,
+                index,
+                samples,
+            })
+        })
+        .collect()
+}
+
+/// Encodes every sample of a batch as JSON; the error names the first that cannot be.
+pub(super) fn sample_json(batch: &[GroupUpdate]) -> Result<SampleJson, StoreError> {
+    batch
+        .iter()
+        .map(|update| {
+            update
+                .samples
+                .iter()
                 .map(|sample| {
-                    let json = serde_json::to_vec(sample).map_err(|err| {
+                    serde_json::to_vec(sample).map_err(|err| {
                         StoreError::InvalidInput(format!(
                             "a sample of {} cannot be stored: {err}",
                             update.fingerprint
                         ))
-                    })?;
-                    Ok((to_nanos(sample.time), sample.id.as_u128(), json))
+                    })
                 })
-                .collect::<Result<_, StoreError>>()?;
-            Ok(EncodedUpdate { update, samples })
+                .collect()
         })
         .collect()
+}
+
+/// What a new group is described by: its first sample's kind, message, level and location.
+fn describe(update: &GroupUpdate) -> Result<GroupInfo, Fail> {
+    // encode_batch proved that every update has a first sample.
+    let Some(first) = update.samples.first() else {
+        return Err(Fail::Store(StoreError::InvalidInput(format!(
+            "update for {} has no sample",
+            update.fingerprint
+        ))));
+    };
+    Ok(GroupInfo {
+        kind: first.kind.clone(),
+        message: first.message.clone(),
+        level: first.level,
+        location: first.location.clone(),
+        grouping_version: update.grouping_version,
+    })
 }
 
 /// Changes to the group counts in `meta`, written once per transaction.
@@ -72,6 +115,12 @@ pub(super) struct Tables<'txn> {
     sample_data: Table<'txn, (i64, u128, &'static str), &'static [u8]>,
     hours: Table<'txn, (u32, &'static str), ()>,
     tally: Tally,
+    /// [`PRUNED_BEFORE_KEY`], once read.
+    pruned_before: Option<u32>,
+    /// Samples to insert by [`Tables::insert_samples`], keyed as in [`SAMPLE_DATA`], with
+    /// where their JSON is in [`SampleJson`]. Deferred so that the JSON can be encoded while
+    /// the rest of the batch is written.
+    new_samples: HashMap<(i64, u128, String), (usize, usize)>,
 }
 
 fn damaged(fingerprint: &str, what: &str) -> Fail {
@@ -90,6 +139,8 @@ impl<'txn> Tables<'txn> {
             sample_data: txn.open_table(SAMPLE_DATA)?,
             hours: txn.open_table(HOURS)?,
             tally: Tally::default(),
+            pruned_before: None,
+            new_samples: HashMap::new(),
         })
     }
 
@@ -129,22 +180,12 @@ impl<'txn> Tables<'txn> {
         let first_seen = to_nanos(update.first_seen);
         let last_seen = to_nanos(update.last_seen);
         let before = self.load_counters(fp)?;
-        let new_group = before.is_none();
         let mut change = Change::Repeated;
         let mut counters = match before.clone() {
             Some(counters) => counters,
             None => {
                 change = Change::New;
-                self.create_group(update)?;
-                Counters {
-                    count: 0,
-                    first_seen,
-                    last_seen,
-                    status: Status::Unresolved,
-                    regressed: false,
-                    dropped_samples: 0,
-                    samples: Vec::new(),
-                }
+                Counters::new(describe(update)?, first_seen, last_seen)
             }
         };
         let previous_count = counters.count;
@@ -162,6 +203,7 @@ impl<'txn> Tables<'txn> {
             .dropped_samples
             .saturating_add(update.dropped_samples)
             .saturating_add(trimmed);
+        self.count_hour(fp, &mut counters, hour_of(last_seen), update.count)?;
         match before {
             None => {
                 self.tally.total += 1;
@@ -171,7 +213,6 @@ impl<'txn> Tables<'txn> {
             Some(old) => self.reindex(fp, &old, &counters)?,
         }
         self.store_counters(fp, &counters)?;
-        self.count_hour(fp, hour_of(last_seen), update.count, new_group)?;
         Ok(RecordOutcome {
             fingerprint: update.fingerprint.clone(),
             change,
@@ -179,29 +220,6 @@ impl<'txn> Tables<'txn> {
             count: counters.count,
             status: counters.status,
         })
-    }
-
-    fn create_group(&mut self, update: &GroupUpdate) -> Result<(), Fail> {
-        // encode_batch proved that every update has a first sample.
-        let Some(first) = update.samples.first() else {
-            return Err(Fail::Store(StoreError::InvalidInput(format!(
-                "update for {} has no sample",
-                update.fingerprint
-            ))));
-        };
-        let info = GroupInfoRef {
-            kind: &first.kind,
-            message: &first.message,
-            level: first.level,
-            location: &first.location,
-            grouping_version: update.grouping_version,
-        };
-        let json = serde_json::to_vec(&info).map_err(|err| {
-            StoreError::InvalidInput(format!("{} cannot be stored: {err}", update.fingerprint))
-        })?;
-        self.groups
-            .insert(row_key(&update.fingerprint, INFO_ROW), json.as_slice())?;
-        Ok(())
     }
 
     /// Merges the update's samples into the group's `kept` sample keys, keeping the newest
@@ -222,7 +240,7 @@ impl<'txn> Tables<'txn> {
                     .samples
                     .iter()
                     .enumerate()
-                    .map(|(n, (time, id, _))| (*time, *id, Some(n))),
+                    .map(|(n, (time, id))| (*time, *id, Some(n))),
             )
             .collect();
         // A sample given twice (same time and id: the same occurrence) is kept once. The sort
@@ -233,17 +251,39 @@ impl<'txn> Tables<'txn> {
         let (dropped, staying) = merged.split_at(excess);
         for &(time, id, new) in dropped {
             if new.is_none() {
-                self.sample_data.remove((time, id, fp))?;
+                // Kept by an earlier update of this batch, whose sample is not written yet,
+                // or by an earlier batch.
+                let key = (time, id, fp.to_owned());
+                if self.new_samples.remove(&key).is_none() {
+                    self.sample_data.remove((time, id, fp))?;
+                }
             }
         }
         for &(time, id, new) in staying {
             if let Some(n) = new {
-                self.sample_data
-                    .insert((time, id, fp), encoded.samples[n].2.as_slice())?;
+                self.new_samples
+                    .insert((time, id, fp.to_owned()), (encoded.index, n));
             }
         }
         *kept = staying.iter().map(|&(time, id, _)| (time, id)).collect();
         Ok(excess as u64)
+    }
+
+    /// Writes the samples the batch's updates kept, in key order (which appends them).
+    pub fn insert_samples(&mut self, json: &SampleJson) -> Result<(), Fail> {
+        let mut samples: Vec<_> = self.new_samples.drain().collect();
+        samples.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for ((time, id, fp), (update, sample)) in samples {
+            // The indices come from the batch `json` was encoded from.
+            let Some(bytes) = json.get(update).and_then(|samples| samples.get(sample)) else {
+                return Err(Fail::Store(StoreError::InvalidInput(format!(
+                    "a sample of {fp} was not encoded"
+                ))));
+            };
+            self.sample_data
+                .insert((time, id, fp.as_str()), bytes.as_slice())?;
+        }
+        Ok(())
     }
 
     fn index(&mut self, fp: &str, counters: &Counters) -> Result<(), Fail> {
@@ -283,16 +323,49 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    fn count_hour(&mut self, fp: &str, hour: u32, count: u64, new_group: bool) -> Result<(), Fail> {
-        // A new group has no histogram yet: skip the lookup.
-        let previous = match new_group {
-            true => None,
-            false => match self.groups.get(hour_key(fp, hour))? {
-                None => None,
-                Some(row) => {
-                    Some(decode_count(row.value()).ok_or_else(|| damaged(fp, "histogram"))?)
-                }
-            },
+    /// Adds `count` occurrences in `hour`: in the group's row when it is its newest hour (the
+    /// usual case, which writes no other row), otherwise in a row of its own.
+    fn count_hour(
+        &mut self,
+        fp: &str,
+        counters: &mut Counters,
+        hour: u32,
+        count: u64,
+    ) -> Result<(), Fail> {
+        if hour < self.pruned_before()? {
+            // That hour's histogram is gone already; a late count would never be pruned.
+            return Ok(());
+        }
+        if counters.hour_count == 0 {
+            // Empty (a new group, or its newest hour was pruned): the newer of the two hours
+            // becomes the newest.
+            counters.hour = counters.hour.max(hour);
+            if counters.hour == hour {
+                counters.hour_count = count;
+                return Ok(());
+            }
+            return self.add_hour_row(fp, hour, count);
+        }
+        match hour.cmp(&counters.hour) {
+            Ordering::Equal => {
+                counters.hour_count = counters.hour_count.saturating_add(count);
+                Ok(())
+            }
+            Ordering::Greater => {
+                let (older, older_count) = (counters.hour, counters.hour_count);
+                counters.hour = hour;
+                counters.hour_count = count;
+                self.add_hour_row(fp, older, older_count)
+            }
+            Ordering::Less => self.add_hour_row(fp, hour, count),
+        }
+    }
+
+    /// Adds to the histogram row of an hour that is not the group's newest.
+    fn add_hour_row(&mut self, fp: &str, hour: u32, count: u64) -> Result<(), Fail> {
+        let previous = match self.groups.get(hour_key(fp, hour))? {
+            None => None,
+            Some(row) => Some(decode_count(row.value()).ok_or_else(|| damaged(fp, "histogram"))?),
         };
         let total = previous.unwrap_or(0).saturating_add(count);
         self.groups
@@ -301,6 +374,16 @@ impl<'txn> Tables<'txn> {
             self.hours.insert((hour, fp), ())?;
         }
         Ok(())
+    }
+
+    /// The hour before which histograms were pruned, read once per transaction.
+    fn pruned_before(&mut self) -> Result<u32, Fail> {
+        if let Some(hour) = self.pruned_before {
+            return Ok(hour);
+        }
+        let hour = u32::try_from(self.meta_value(PRUNED_BEFORE_KEY)?).unwrap_or(u32::MAX);
+        self.pruned_before = Some(hour);
+        Ok(hour)
     }
 
     /// Sets a group's status; `false` for an unknown fingerprint.
@@ -383,7 +466,12 @@ impl<'txn> Tables<'txn> {
             .map_err(Fail::from)
     }
 
-    /// Removes the histogram hours before `hour`; returns how many (group, hour) rows went.
+    /// Removes the histogram hours before `hour`; returns how many (group, hour) counts went.
+    ///
+    /// Hours with rows of their own are found through [`HOURS`]. A group's newest hour, kept in
+    /// its row, is before `hour` exactly when the group was last seen before `hour` started:
+    /// those groups are a range of [`BY_RECENT`], of which only the part last seen since the
+    /// previous pruning is read (older ones were emptied then), so this costs what it removes.
     pub fn prune_hours_before(&mut self, hour: u32) -> Result<u64, Fail> {
         let mut old: Vec<(u32, String)> = Vec::new();
         for removed in self
@@ -397,7 +485,39 @@ impl<'txn> Tables<'txn> {
         for (h, fp) in &old {
             self.groups.remove(hour_key(fp, *h))?;
         }
-        Ok(old.len() as u64)
+        let mut pruned = old.len() as u64;
+        let previous = self.pruned_before()?;
+        if hour > previous {
+            // Index keys grow as times get older: from the first group last seen before `hour`
+            // started to the last one last seen since `previous` started.
+            let newest = recent_key(to_nanos(hour_start(hour))).saturating_add(1);
+            let oldest = match previous {
+                0 => u64::MAX,
+                _ => recent_key(to_nanos(hour_start(previous))),
+            };
+            let mut stale = Vec::new();
+            for entry in self.by_recent.range::<(u64, &str)>((newest, "")..)? {
+                let (key, _) = entry?;
+                let (recent, fp) = key.value();
+                if recent > oldest {
+                    break;
+                }
+                stale.push(fp.to_owned());
+            }
+            for fp in &stale {
+                let Some(mut counters) = self.load_counters(fp)? else {
+                    return Err(damaged(fp, "index entry"));
+                };
+                if counters.hour_count > 0 && counters.hour < hour {
+                    counters.hour_count = 0;
+                    self.store_counters(fp, &counters)?;
+                    pruned += 1;
+                }
+            }
+            self.meta.insert(PRUNED_BEFORE_KEY, u64::from(hour))?;
+            self.pruned_before = Some(hour);
+        }
+        Ok(pruned)
     }
 
     /// Writes the counts changed by this transaction into `meta`.
@@ -416,5 +536,99 @@ impl<'txn> Tables<'txn> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ::redb::{Database, ReadableDatabase, ReadableTableMetadata};
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::occurrence::Occurrence;
+    use crate::store::{ListQuery, RedbStore, Store};
+
+    fn update(fp: &str, samples: &[i64], keep: usize) -> GroupUpdate {
+        let at = |secs: i64| OffsetDateTime::from_unix_timestamp(1_900_000_000 + secs).unwrap();
+        let samples: Vec<Occurrence> = samples
+            .iter()
+            .map(|&secs| {
+                let mut sample = Occurrence::new("event", format!("{fp} at {secs}"));
+                sample.time = at(secs);
+                sample
+            })
+            .collect();
+        GroupUpdate {
+            fingerprint: fp.to_owned(),
+            grouping_version: 1,
+            count: samples.len() as u64,
+            first_seen: samples[0].time,
+            last_seen: samples[samples.len() - 1].time,
+            samples,
+            dropped_samples: 0,
+            keep_samples: keep,
+        }
+    }
+
+    /// A batch large enough to have its JSON encoded on a helper thread, in which later
+    /// updates of one group push out samples that earlier updates of the same batch kept:
+    /// those are never written, and the group keeps exactly its newest samples.
+    #[test]
+    fn samples_pushed_out_within_a_large_batch_leave_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.redb");
+        let store = RedbStore::open(&path).unwrap();
+        let mut batch: Vec<GroupUpdate> = (0..300)
+            .map(|i| update(&format!("other{i}"), &[i], 3))
+            .collect();
+        batch.insert(10, update("same", &[1, 2], 2));
+        batch.insert(200, update("same", &[3], 2));
+        batch.push(update("same", &[4, 5], 2));
+        assert!(batch.iter().map(|u| u.samples.len()).sum::<usize>() >= 256);
+        store.record(&batch).unwrap();
+        store.record(&[update("same", &[0], 2)]).unwrap();
+
+        let same = store.get("same").unwrap().unwrap();
+        assert_eq!(same.summary.count, 6);
+        let times: Vec<i64> = same
+            .samples
+            .iter()
+            .map(|s| s.time.unix_timestamp() - 1_900_000_000)
+            .collect();
+        assert_eq!(times, [4, 5]);
+        assert_eq!(same.dropped_samples, 4);
+        assert_eq!(store.list(&ListQuery::page(1, 1)).unwrap().total, 301);
+        drop(store);
+        let db = Database::open(&path).unwrap();
+        let rows = db
+            .begin_read()
+            .unwrap()
+            .open_table(SAMPLE_DATA)
+            .unwrap()
+            .len()
+            .unwrap();
+        assert_eq!(rows, 300 + 2, "one sample per other group, two for `same`");
+    }
+
+    /// A sample that cannot be encoded fails the whole batch, encoded on the helper thread or
+    /// not, and nothing of it is stored.
+    #[test]
+    fn a_sample_that_cannot_be_encoded_fails_the_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path().join("bad.redb")).unwrap();
+        for size in [3, 300] {
+            let mut batch: Vec<GroupUpdate> = (0..size)
+                .map(|i| update(&format!("g{i}"), &[i], 3))
+                .collect();
+            // RFC 3339 has no negative years.
+            batch[1].samples[0].time =
+                OffsetDateTime::from_unix_timestamp(-70_000_000_000).unwrap();
+            let err = store.record(&batch).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::InvalidInput(m) if m.contains("g1")),
+                "{err:?}"
+            );
+            assert_eq!(store.list(&ListQuery::page(1, 1)).unwrap().total, 0);
+        }
     }
 }
