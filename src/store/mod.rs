@@ -301,15 +301,16 @@ pub enum StoreError {
     /// The stored data cannot be read (damaged, truncated, or not a store of this crate).
     #[error("store data is corrupt or of an unknown format: {0}")]
     Corrupt(String),
-    /// The stored data was written by a newer release, with a layout this build cannot read.
+    /// The stored data has a layout this build cannot read: written by a newer release, or
+    /// an older layout opened read-only, which cannot migrate it.
     #[error(
-        "the store was written with schema version {found}, but this build supports up to \
-         version {supported}; upgrade error-tracker to read it"
+        "the store has schema version {found}, but this build reads version {supported}; {}",
+        schema_advice(*found, *supported)
     )]
     IncompatibleSchema {
         /// The version found in the store.
         found: u64,
-        /// The newest version this build reads.
+        /// The version this build reads.
         supported: u64,
     },
     /// The request itself was wrong (page 0, unknown status, ...).
@@ -321,6 +322,16 @@ pub enum StoreError {
     /// Any other failure of a custom store.
     #[error("store error: {0}")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What to do about a store of schema version `found` when this build reads `supported`.
+fn schema_advice(found: u64, supported: u64) -> &'static str {
+    if found > supported {
+        "upgrade error-tracker to read it"
+    } else {
+        "open it once for writing (the application, or an error-tracker command that changes \
+         it) to migrate it"
+    }
 }
 
 /// Where error groups live (the seed's `APP_ERROR_DB_MODEL`, "must implement all abstract

@@ -330,6 +330,34 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_1_file_opened_read_only_says_how_to_migrate_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.redb");
+        let seen = at(1_893_501_000);
+        write_schema_1(&path, "fp1", &Occurrence::new("E", "m"), seen);
+        let err = RedbStore::open_read_only(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::IncompatibleSchema {
+                    found: 1,
+                    supported: SCHEMA_VERSION
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("open it once for writing"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("upgrade"), "{err}");
+        // One read-write open migrates it; then a viewer reads it.
+        drop(RedbStore::open(&path).unwrap());
+        let viewer = RedbStore::open_read_only(&path).unwrap();
+        assert_eq!(viewer.get("fp1").unwrap().unwrap().summary.count, 10);
+    }
+
+    #[test]
     fn a_damaged_schema_1_file_is_refused_and_left_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.redb");
