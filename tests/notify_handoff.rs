@@ -10,11 +10,14 @@ use error_tracker::{ErrorTracker, ListQuery, Notifier, NotifyPolicy};
 use parking_lot::{Condvar, Mutex};
 use tracing_subscriber::prelude::*;
 
-/// Records what it is asked to send; the first call blocks until released.
+/// Records what it is asked to send; every call blocks until the gate is opened.
 #[derive(Default)]
 struct Gate {
     open: Mutex<bool>,
     opened: Condvar,
+    /// Set once a call is waiting at the gate: the notifier thread is stuck from then on.
+    waiting: Mutex<bool>,
+    started_waiting: Condvar,
     sent: Mutex<HashMap<String, u32>>,
 }
 
@@ -24,6 +27,10 @@ impl Notifier for GatedNotifier {
     fn notify(&self, notification: &Notification) -> Result<(), NotifyError> {
         let gate = &self.0;
         let mut open = gate.open.lock();
+        if !*open {
+            *gate.waiting.lock() = true;
+            gate.started_waiting.notify_all();
+        }
         while !*open {
             gate.opened.wait(&mut open);
         }
@@ -57,12 +64,31 @@ fn dropped_handoffs_are_found_by_a_scan_and_nothing_is_sent_twice() {
         .build()
         .unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(tracker.layer()));
-    tracing::dispatcher::with_default(&dispatch, || {
-        for n in 0..errors {
-            let key = format!("e{n}");
-            tracing::error!(fingerprint = %key, "error {n}");
-        }
-    });
+    let raise = |range: std::ops::Range<u64>| {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for n in range {
+                let key = format!("e{n}");
+                tracing::error!(fingerprint = %key, "error {n}");
+            }
+        })
+    };
+    // A first error gets the notifier thread stuck at the gate, so that it takes nothing
+    // more off its queue while the burst is handed over.
+    raise(0..1);
+    let mut waiting = gate.waiting.lock();
+    if !*waiting {
+        let timed_out = gate
+            .started_waiting
+            .wait_for(&mut waiting, Duration::from_secs(60))
+            .timed_out();
+        assert!(
+            !timed_out,
+            "the notifier never called: {:?}",
+            tracker.stats()
+        );
+    }
+    drop(waiting);
+    raise(1..errors);
     // Everything is stored although the notifier is stuck: the worker did not wait.
     assert!(tracker.flush(Duration::from_secs(60)));
     let stats = tracker.stats();
