@@ -312,25 +312,24 @@ fn update_scope<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut Scope))
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(span) = dispatch
-        .downcast_ref::<S>()
-        .and_then(|subscriber| subscriber.span(id))
-    else {
-        return;
-    };
-    let mut extensions = span.extensions_mut();
-    if extensions.get_mut::<SpanState>().is_none() {
-        extensions.insert(SpanState::default());
-    }
-    if let Some(state) = extensions.get_mut::<SpanState>() {
+    with_span_state::<S>(dispatch, id, |state| {
         // Captures already taken share the old scope; they keep what was true when they fired.
         f(Arc::make_mut(
             state.scope.get_or_insert_with(Default::default),
         ));
-    }
+    });
 }
 
 fn set_capture_context<S>(dispatch: &Dispatch, id: &Id, context: Arc<dyn CaptureContext>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    with_span_state::<S>(dispatch, id, |state| state.capture_context = Some(context));
+}
+
+/// Runs `f` on the state of span `id`, which is created when the span has none yet (a span
+/// without field values gets none in `on_new_span`).
+fn with_span_state<S>(dispatch: &Dispatch, id: &Id, f: impl FnOnce(&mut SpanState))
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -342,10 +341,11 @@ where
     };
     let mut extensions = span.extensions_mut();
     match extensions.get_mut::<SpanState>() {
-        Some(state) => state.capture_context = Some(context),
-        None => extensions.insert(SpanState {
-            capture_context: Some(context),
-            ..SpanState::default()
-        }),
+        Some(state) => f(state),
+        None => {
+            let mut state = SpanState::default();
+            f(&mut state);
+            extensions.insert(state);
+        }
     }
 }
