@@ -217,7 +217,7 @@ fn capture_statuses_on_the_layer_and_the_builder() {
     }];
     let layer = HttpLayer::new().capture_statuses(only_404);
     assert_eq!(layer.statuses(), only_404);
-    let layer = HttpLayer::new().capture_status(401);
+    let layer = HttpLayer::new().capture_status(StatusCode::UNAUTHORIZED);
     assert_eq!(layer.statuses().len(), 2);
     let tracker = ErrorTracker::builder()
         .in_memory()

@@ -152,13 +152,15 @@ impl<M> HttpLayer<M> {
         self
     }
 
-    /// Records responses with `status` too, in addition to the statuses set so far.
-    pub fn capture_status(mut self, status: u16) -> Self {
+    /// Records responses with `status` too, in addition to the statuses set so far
+    /// (`http::StatusCode::NOT_FOUND`, or `StatusCode::from_u16(404)?`).
+    pub fn capture_status(mut self, status: http::StatusCode) -> Self {
+        let code = status.as_u16();
         Arc::make_mut(&mut self.settings)
             .capture_statuses
             .push(StatusRange {
-                first: status,
-                last: status,
+                first: code,
+                last: code,
             });
         self
     }
