@@ -17,7 +17,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::occurrence::Level;
-use crate::record::{FieldRecorder, RawFields, RawLocation, RawOccurrence, RawSpan, SpanRecorder};
+use crate::record::{EventRecorder, RawFields, RawLocation, RawOccurrence, RawSpan, SpanRecorder};
 use crate::scope::{SCOPE_TARGET, Scope};
 use crate::shared::{Shared, enter_tracker};
 
@@ -173,10 +173,10 @@ where
         let settings = &shared.settings;
         let metadata = event.metadata();
         let mut fields = RawFields::new();
-        let mut recorder = FieldRecorder::for_event(&mut fields, settings.max_value_len);
+        let mut recorder = EventRecorder::new(&mut fields, settings.max_value_len);
         event.record(&mut recorder);
         let truncated = recorder.truncated;
-        let parts = recorder.event.take().unwrap_or_default();
+        let parts = recorder.parts;
         let kind = parts
             .chain
             .first()

@@ -468,7 +468,7 @@ fn is_error_field(name: &str) -> bool {
     matches!(name, "error" | "err" | "exception")
 }
 
-/// Collects a span's fields, bounded in length: the lean sibling of [`FieldRecorder`] for
+/// Collects a span's fields, bounded in length: the lean sibling of [`EventRecorder`] for
 /// the path every span takes, with nothing to route (no message, error or fingerprint) and
 /// nothing to drop afterwards.
 pub(crate) struct SpanRecorder<'a> {
@@ -556,13 +556,13 @@ impl Visit for SpanRecorder<'_> {
     }
 }
 
-/// Collects an event's fields, bounded in length.
-pub(crate) struct FieldRecorder<'a> {
+/// Collects an event's fields, bounded in length; the message, the error and a grouping key
+/// go to [`EventParts`] instead of the fields.
+pub(crate) struct EventRecorder<'a> {
     pub fields: &'a mut RawFields,
     pub limit: usize,
     pub truncated: bool,
-    /// For events: the `message` field and the captured error go here instead of `fields`.
-    pub event: Option<EventParts>,
+    pub parts: EventParts,
 }
 
 /// The parts of an event that are not plain fields.
@@ -573,24 +573,22 @@ pub(crate) struct EventParts {
     pub custom_fingerprint: Option<CompactString>,
 }
 
-impl<'a> FieldRecorder<'a> {
-    pub(crate) fn for_event(fields: &'a mut RawFields, limit: usize) -> Self {
-        FieldRecorder {
+impl<'a> EventRecorder<'a> {
+    pub(crate) fn new(fields: &'a mut RawFields, limit: usize) -> Self {
+        EventRecorder {
             fields,
             limit,
             truncated: false,
-            event: Some(EventParts::default()),
+            parts: EventParts::default(),
         }
     }
 
     #[inline]
     fn push(&mut self, field: &Field, value: RawValue) {
         let name = field.name();
-        if let Some(parts) = &mut self.event
-            && name == "fingerprint"
-        {
+        if name == "fingerprint" {
             // A grouping key may be any value: `fingerprint = 42` groups like `"42"`.
-            parts.custom_fingerprint = Some(value.into_text().into());
+            self.parts.custom_fingerprint = Some(value.into_text().into());
             return;
         }
         // A callsite names each field once: no search for an earlier value.
@@ -598,9 +596,7 @@ impl<'a> FieldRecorder<'a> {
     }
 
     fn text(&mut self, field: &Field, text: CompactString) {
-        let Some(parts) = &mut self.event else {
-            return self.push(field, RawValue::Str(text));
-        };
+        let parts = &mut self.parts;
         match field.name() {
             "message" => parts.message = Some(text),
             "fingerprint" => parts.custom_fingerprint = Some(text),
@@ -613,7 +609,7 @@ impl<'a> FieldRecorder<'a> {
     }
 }
 
-impl Visit for FieldRecorder<'_> {
+impl Visit for EventRecorder<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.push(field, RawValue::F64(value));
     }
@@ -649,18 +645,18 @@ impl Visit for FieldRecorder<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        match &mut self.event {
-            Some(parts) if parts.chain.is_empty() || parts.chain[0].kind == "error" => {
-                let (chain, cut) = error_chain(value, error_kind(value), self.limit);
-                parts.chain = chain;
-                self.truncated |= cut;
-            }
-            _ => {
-                let mut text = CompactString::default();
-                self.truncated |=
-                    BoundedWriter::write_bounded(&mut text, self.limit, format_args!("{value}"));
-                self.push(field, RawValue::Str(text));
-            }
+        // The first error value is the event's error (replacing the text of an `error = %e`
+        // field seen before it); any later one is a plain field.
+        let chain = &self.parts.chain;
+        if chain.is_empty() || chain[0].kind == "error" {
+            let (chain, cut) = error_chain(value, error_kind(value), self.limit);
+            self.parts.chain = chain;
+            self.truncated |= cut;
+        } else {
+            let mut text = CompactString::default();
+            self.truncated |=
+                BoundedWriter::write_bounded(&mut text, self.limit, format_args!("{value}"));
+            self.push(field, RawValue::Str(text));
         }
     }
 
