@@ -225,15 +225,9 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let limit = self.hooks.shared.settings.max_value_len;
-        let mut extensions = span.extensions_mut();
-        match extensions.get_mut::<SpanState>() {
-            Some(state) => values.record(&mut SpanRecorder::record(&mut state.fields, limit)),
-            None => {
-                let mut state = SpanState::default();
-                values.record(&mut SpanRecorder::record(&mut state.fields, limit));
-                extensions.insert(state);
-            }
-        }
+        state_of(&span, |state| {
+            values.record(&mut SpanRecorder::record(&mut state.fields, limit));
+        });
     }
 
     #[inline]
@@ -327,18 +321,25 @@ where
     with_span_state::<S>(dispatch, id, |state| state.capture_context = Some(context));
 }
 
-/// Runs `f` on the state of span `id`, which is created when the span has none yet (a span
-/// without field values gets none in `on_new_span`).
+/// Runs `f` on the state of span `id`, found through a dispatcher of subscriber type `S`.
 fn with_span_state<S>(dispatch: &Dispatch, id: &Id, f: impl FnOnce(&mut SpanState))
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(span) = dispatch
+    if let Some(span) = dispatch
         .downcast_ref::<S>()
         .and_then(|subscriber| subscriber.span(id))
-    else {
-        return;
-    };
+    {
+        state_of(&span, f);
+    }
+}
+
+/// Runs `f` on the state of `span`, which is created when the span has none yet (a span
+/// without field values gets none in `on_new_span`).
+fn state_of<'a, R>(span: &SpanRef<'a, R>, f: impl FnOnce(&mut SpanState))
+where
+    R: LookupSpan<'a>,
+{
     let mut extensions = span.extensions_mut();
     match extensions.get_mut::<SpanState>() {
         Some(state) => f(state),
