@@ -4,8 +4,8 @@
 #   scripts/bench.sh [RUNS]      # RUNS runs of the caller-side and storm benches (default 3)
 #
 # Environment: MEASURE (criterion measurement seconds per benchmark, default 3),
-# STORM_SECS (length of the storm, default 5), SKIP_STORAGE=1 (leave out the ingest and store
-# benches, which take a few minutes). Results are kept in target/bench-results/; the table is
+# STORM_SECS (length of the storm, default 5), SKIP_STORAGE=1 (leave out the ingest, store and
+# redb_floor benches, which take a few minutes). Results are kept in target/bench-results/; the table is
 # printed by scripts/bench_table.py (Python 3, standard library only).
 set -euo pipefail
 
@@ -41,7 +41,7 @@ keep_estimates() {
     done
 }
 
-bench --no-run --bench peers --bench storm --bench allocations --bench ingest --bench store
+bench --no-run --bench peers --bench storm --bench allocations --bench ingest --bench store --bench redb_floor
 
 caller_groups=(1_span_3_fields 2_info_event_in_span 3_error_in_3_spans 4_error_after_100_infos)
 for run in $(seq 1 "${runs}"); do
@@ -82,6 +82,8 @@ if [[ "${SKIP_STORAGE:-0}" != 1 ]]; then
     bench --bench ingest -- --noplot distinct
     bench --bench store -- --warm-up-time 1 --measurement-time "${measure}" --noplot 'list 100k errors'
     keep_estimates "${out}/storage" ingest "list 100k errors"
+    # What redb alone allows for (6), whatever the crate does: writes `redb_floor.json`.
+    bench --bench redb_floor
 fi
 
 echo

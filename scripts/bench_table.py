@@ -135,6 +135,14 @@ def main(out):
                 f"(7) list {page} at 100,000 errors: {fmt_time(ns)} "
                 f"(target <= 1 ms: {'met' if ns <= 1e6 else 'MISSED'})"
             )
+    floor = load(os.path.join(out, "redb_floor.json"))
+    if floor:
+        print("\nredb alone, 100,000 new errors (benches/redb_floor.rs), errors/s:\n")
+        print("| layout | batch | errors/s |")
+        print("|---|---|---|")
+        for row in floor:
+            print(f"| {row['layout']} | {row['batch']:,} | {row['errors_per_sec']:,.0f} |")
+        print()
 
     instructions = {}
     try:
