@@ -171,3 +171,97 @@ fn the_ticket_is_shown_in_the_notification() {
     assert!(mails[0].text.contains("ET-1"), "{}", mails[0].text);
     assert!(mails[0].html.contains("ET-1"), "{}", mails[0].html);
 }
+
+/// Records when each ticket was filed.
+struct Stamped {
+    filed: Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+}
+
+impl Ticketing for Stamped {
+    fn create_ticket(&self, error: &ErrorGroup) -> Result<String, TicketError> {
+        let mut filed = self.filed.lock().unwrap();
+        filed.push(std::time::Instant::now());
+        Ok(format!("T-{}-{}", filed.len(), error.summary.fingerprint))
+    }
+}
+
+/// Emits `n` distinct errors (letters only, so that no two are grouped together).
+fn emit_distinct(dispatch: &Dispatch, n: usize) {
+    tracing::dispatcher::with_default(dispatch, || {
+        for i in 0..n {
+            let name: String = std::iter::repeat_n(char::from(b'a' + i as u8), 3).collect();
+            tracing::error!("component {name} is down");
+        }
+    });
+}
+
+fn capped_tracker(cap: u32, window: Duration) -> (ErrorTracker, Dispatch, Stamped) {
+    let filed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tracker = ErrorTracker::builder()
+        .in_memory()
+        .notify_policy(error_tracker::NotifyPolicy {
+            max_tickets_per_window: cap,
+            window,
+            ..policy()
+        })
+        .ticketing(Stamped {
+            filed: filed.clone(),
+        })
+        .build()
+        .unwrap();
+    let dispatch = setup(&tracker);
+    (tracker, dispatch, Stamped { filed })
+}
+
+/// A burst of new errors opens no more tickets than the cap in one window; the others wait,
+/// counted, and get no ticket while the window lasts.
+#[test]
+fn a_burst_of_new_errors_files_no_more_tickets_than_the_cap() {
+    let (tracker, dispatch, stamped) = capped_tracker(3, Duration::from_secs(3600));
+    emit_distinct(&dispatch, 8);
+    assert!(tracker.flush(Duration::from_secs(30)));
+    settle(&tracker);
+    assert_eq!(tracker.list(&ListQuery::page(1, 10)).unwrap().total, 8);
+    let stats = tracker.stats().notifications;
+    assert_eq!(stats.tickets, 3, "{stats:?}");
+    assert_eq!(stamped.filed.lock().unwrap().len(), 3);
+    assert!(stats.tickets_held_back >= 5, "{stats:?}");
+    let with_ticket = tracker
+        .list(&ListQuery::page(1, 10))
+        .unwrap()
+        .items
+        .iter()
+        .filter(|s| {
+            tracker
+                .error(&s.fingerprint)
+                .unwrap()
+                .unwrap()
+                .ticket
+                .is_some()
+        })
+        .count();
+    assert_eq!(with_ticket, 3);
+}
+
+/// The errors held back get their tickets in the windows that follow: 8 errors under a cap
+/// of 3 take three windows, so the seventh ticket comes two windows after the first.
+#[test]
+fn tickets_held_back_are_filed_in_the_following_windows() {
+    let window = Duration::from_millis(300);
+    let (tracker, dispatch, stamped) = capped_tracker(3, window);
+    emit_distinct(&dispatch, 8);
+    assert!(tracker.flush(Duration::from_secs(30)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stamped.filed.lock().unwrap().len() < 8 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            tracker.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let filed = stamped.filed.lock().unwrap().clone();
+    assert_eq!(filed.len(), 8, "one ticket per error, none twice");
+    assert!(filed[6] - filed[0] >= 2 * window, "{filed:?}");
+    assert_eq!(tracker.stats().notifications.tickets, 8);
+}

@@ -193,6 +193,10 @@ pub(crate) struct Dispatcher {
     unsaved_tickets: HashMap<String, String>,
     /// Failed ticket attempts in a row per error, and when to try again.
     ticket_retry: HashMap<String, (u32, Instant)>,
+    /// When the ticket cap's window began (monotonic and wall clock), and how many tickets
+    /// were filed in it.
+    ticket_window: Option<(Instant, OffsetDateTime)>,
+    tickets_in_window: u32,
     /// Notifications rejected for good, not tried again for the same reason.
     rejected: HashMap<String, Reason>,
     /// Failed sends (or store reads) in a row, and when to try again.
@@ -249,6 +253,8 @@ impl Dispatcher {
             unsaved_states: HashMap::new(),
             unsaved_tickets: HashMap::new(),
             ticket_retry: HashMap::new(),
+            ticket_window: None,
+            tickets_in_window: 0,
             rejected: HashMap::new(),
             failures: 0,
             next_attempt: Instant::now(),
@@ -648,6 +654,20 @@ impl Dispatcher {
         {
             return;
         }
+        if let Some((start, wall)) = self.ticket_window {
+            if start.elapsed() >= self.policy.window {
+                self.ticket_window = None;
+                self.tickets_in_window = 0;
+            } else if self.tickets_in_window >= self.policy.max_tickets_per_window {
+                // Looked at again when the window ends, like a cooldown.
+                let window =
+                    time::Duration::try_from(self.policy.window).unwrap_or(time::Duration::HOUR);
+                let entry = self.deferred.entry(fp).or_insert(wall + window);
+                *entry = (*entry).min(wall + window);
+                self.shared.stats.lock().tickets_held_back += 1;
+                return;
+            }
+        }
         let result = match catch_unwind(AssertUnwindSafe(|| ticketing.create_ticket(group))) {
             Ok(result) => result.map_err(|err| err.to_string()),
             Err(_) => {
@@ -658,6 +678,9 @@ impl Dispatcher {
         match result {
             Ok(reference) => {
                 self.ticket_retry.remove(&fp);
+                self.ticket_window
+                    .get_or_insert((Instant::now(), OffsetDateTime::now_utc()));
+                self.tickets_in_window += 1;
                 self.shared.stats.lock().tickets += 1;
                 if let Err(err) = self.call_store(|store| store.set_ticket(&fp, &reference)) {
                     self.note_error(format!("cannot store the ticket of {fp}: {err}"));

@@ -140,6 +140,9 @@ pub struct NotificationStats {
     pub tickets: u64,
     /// Failed attempts to file a ticket (each is retried).
     pub ticket_failures: u64,
+    /// Times an error's ticket waited for the next window because the ticket cap
+    /// ([`NotifyPolicy::max_tickets_per_window`]) was reached.
+    pub tickets_held_back: u64,
     /// Hand-offs from the worker dropped because the notifier thread was behind; a later
     /// scan of the store finds what they were about.
     pub dropped_handoffs: u64,

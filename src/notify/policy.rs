@@ -33,6 +33,10 @@ pub struct NotifyPolicy {
     pub max_per_window: u32,
     /// The window the cap counts in (default 1 hour).
     pub window: Duration,
+    /// Most tickets filed per window (default 10). A burst of new errors (a bad deploy, a
+    /// dependency down) would otherwise open one ticket each in the issue tracker; the errors
+    /// beyond the cap get theirs in the windows that follow. At least 1.
+    pub max_tickets_per_window: u32,
     /// First wait after a failed send (default 1 s); doubled on each failure in a row.
     pub retry_initial: Duration,
     /// Longest wait between two attempts to send (default 5 minutes).
@@ -54,6 +58,7 @@ impl Default for NotifyPolicy {
             cooldown: Duration::from_secs(3600),
             max_per_window: 60,
             window: Duration::from_secs(3600),
+            max_tickets_per_window: 10,
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),
             recovery_window: Duration::from_secs(24 * 3600),
@@ -91,6 +96,9 @@ impl NotifyPolicy {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_per_window == 0 {
             return Err("max_per_window must be at least 1".to_owned());
+        }
+        if self.max_tickets_per_window == 0 {
+            return Err("max_tickets_per_window must be at least 1".to_owned());
         }
         if self.window.is_zero() {
             return Err("window must be above zero".to_owned());
