@@ -9,7 +9,7 @@ use dashboard_common::{Answer, Server, client, get, numbered_store, open_dashboa
 use error_tracker::dashboard::{
     AllowAll, BasicAuth, BearerToken, CONTENT_SECURITY_POLICY, Dashboard, LoopbackOnly,
 };
-use error_tracker::{NotificationState, RedbStore, Status, Store};
+use error_tracker::{ListQuery, NotificationState, RedbStore, Status, Store, StoreError};
 use time::OffsetDateTime;
 
 /// The `href` of the link with `rel`, unescaped, if the page has one.
@@ -807,5 +807,80 @@ fn any_store_will_do() {
     assert_eq!(
         store.get("m1").unwrap().unwrap().summary.status,
         Status::Resolved
+    );
+}
+
+/// A memory store whose histogram cannot be read.
+struct NoHistogram(error_tracker::MemoryStore);
+
+impl Store for NoHistogram {
+    fn record(
+        &self,
+        batch: &[error_tracker::store::GroupUpdate],
+    ) -> Result<Vec<error_tracker::store::RecordOutcome>, StoreError> {
+        self.0.record(batch)
+    }
+    fn list(
+        &self,
+        query: &ListQuery,
+    ) -> Result<error_tracker::store::Page<error_tracker::ErrorSummary>, StoreError> {
+        self.0.list(query)
+    }
+    fn get(&self, fingerprint: &str) -> Result<Option<error_tracker::ErrorGroup>, StoreError> {
+        self.0.get(fingerprint)
+    }
+    fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError> {
+        self.0.set_status(fingerprint, status)
+    }
+    fn delete(&self, fingerprint: &str) -> Result<bool, StoreError> {
+        self.0.delete(fingerprint)
+    }
+    fn purge(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+        self.0.purge(cutoff)
+    }
+    fn hourly_counts(
+        &self,
+        _fingerprint: &str,
+        _since: OffsetDateTime,
+    ) -> Result<Vec<(OffsetDateTime, u64)>, StoreError> {
+        Err(StoreError::Unavailable("histogram <offline>".to_owned()))
+    }
+}
+
+/// When the histogram cannot be read, the detail page and the API still show the error,
+/// with the reason (escaped) in place of the charts.
+#[test]
+fn the_error_is_shown_without_charts_when_its_histogram_fails() {
+    let store = Arc::new(NoHistogram(error_tracker::MemoryStore::new()));
+    record(
+        store.as_ref(),
+        "h1",
+        "E",
+        "histogram gone",
+        2,
+        OffsetDateTime::now_utc(),
+    );
+    let server = Server::start(open_dashboard(store).router());
+    let page = get(&server.url("/error/h1"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("histogram gone"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("The charts cannot be shown: store unavailable: histogram &lt;offline&gt;"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<svg"), "{}", page.body);
+    let api = get(&server.url("/api/errors/h1"));
+    assert_eq!(api.status, 200, "{}", api.body);
+    let body: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    assert_eq!(body["error"]["count"], 2);
+    assert!(
+        body["per_hour"].is_null() && body["per_day"].is_null(),
+        "{body}"
+    );
+    assert!(
+        body["charts_error"].as_str().unwrap().contains("offline"),
+        "{body}"
     );
 }

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use super::Inner;
 use super::charts::Bucket;
 use super::csrf::same_origin;
-use super::handlers::{Action, Failure, blocking, load_detail};
+use super::handlers::{Action, Detail, Failure, blocking, load_detail};
 use super::list::Filters;
 use crate::store::{ErrorGroup, ErrorSummary, Status};
 
@@ -39,8 +39,12 @@ struct ListAnswer {
 #[derive(Serialize)]
 struct DetailAnswer {
     error: ErrorGroup,
-    per_hour: Vec<Bucket>,
-    per_day: Vec<Bucket>,
+    /// `null`, like `per_day`, when the histogram could not be read.
+    per_hour: Option<Vec<Bucket>>,
+    per_day: Option<Vec<Bucket>>,
+    /// Why the histogram could not be read; absent when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    charts_error: Option<String>,
 }
 
 fn fail(failure: Failure) -> Response {
@@ -80,12 +84,19 @@ pub(crate) async fn detail(
     Path(fingerprint): Path<String>,
 ) -> Response {
     match load_detail(&inner, fingerprint.clone(), OffsetDateTime::now_utc()).await {
-        Ok(Some((error, per_hour, per_day))) => Json(DetailAnswer {
-            error,
-            per_hour,
-            per_day,
-        })
-        .into_response(),
+        Ok(Some(Detail { group, charts })) => {
+            let (per_hour, per_day, charts_error) = match charts {
+                Ok(charts) => (Some(charts.hourly), Some(charts.daily), None),
+                Err(why) => (None, None, Some(why)),
+            };
+            Json(DetailAnswer {
+                error: group,
+                per_hour,
+                per_day,
+                charts_error,
+            })
+            .into_response()
+        }
         Ok(None) => fail(Failure::not_found(&fingerprint)),
         Err(failure) => fail(failure),
     }

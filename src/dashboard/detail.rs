@@ -4,7 +4,8 @@ use maud::{Markup, html};
 use time::OffsetDateTime;
 
 use super::Base;
-use super::charts::{self, Bucket};
+use super::charts;
+use super::handlers::Charts;
 use super::html::{count, hidden, kv_table, short_location, status_badge, timestamp, when};
 use crate::occurrence::Occurrence;
 use crate::store::{ErrorGroup, Status};
@@ -13,8 +14,8 @@ use crate::store::{ErrorGroup, Status};
 pub(crate) struct DetailView<'a> {
     pub(crate) base: &'a Base,
     pub(crate) group: &'a ErrorGroup,
-    pub(crate) hourly: &'a [Bucket],
-    pub(crate) daily: &'a [Bucket],
+    /// The charts, or why they could not be drawn.
+    pub(crate) charts: &'a Result<Charts, String>,
     pub(crate) csrf_token: &'a str,
     pub(crate) now: OffsetDateTime,
 }
@@ -24,8 +25,7 @@ pub(crate) fn render(view: &DetailView<'_>) -> Markup {
     let DetailView {
         base,
         group,
-        hourly,
-        daily,
+        charts,
         csrf_token,
         now,
     } = view;
@@ -57,18 +57,23 @@ pub(crate) fn render(view: &DetailView<'_>) -> Markup {
         }
         section.charts {
             h2 { "Occurrences" }
-            (charts::bar_chart(
-                "Per hour, last 24 hours (UTC)",
-                hourly,
-                |b| format!("{:02}:00–{:02}:59 UTC, {}", b.start.hour(), b.start.hour(), b.start.date()),
-                |i, b| (i % 3 == 0).then(|| format!("{:02}h", b.start.hour())),
-            ))
-            (charts::bar_chart(
-                "Per day, last 30 days (UTC)",
-                daily,
-                |b| b.start.date().to_string(),
-                |i, b| (i % 5 == 0 || i + 1 == daily.len()).then(|| format!("{} {}", b.start.day(), short_month(b.start.month()))),
-            ))
+            @match charts {
+                Ok(charts) => {
+                    (charts::bar_chart(
+                        "Per hour, last 24 hours (UTC)",
+                        &charts.hourly,
+                        |b| format!("{:02}:00–{:02}:59 UTC, {}", b.start.hour(), b.start.hour(), b.start.date()),
+                        |i, b| (i % 3 == 0).then(|| format!("{:02}h", b.start.hour())),
+                    ))
+                    (charts::bar_chart(
+                        "Per day, last 30 days (UTC)",
+                        &charts.daily,
+                        |b| b.start.date().to_string(),
+                        |i, b| (i % 5 == 0 || i + 1 == charts.daily.len()).then(|| format!("{} {}", b.start.day(), short_month(b.start.month()))),
+                    ))
+                }
+                Err(why) => p.notice { "The charts cannot be shown: " (why) }
+            }
         }
         (integrations(group, *now))
         section.samples {

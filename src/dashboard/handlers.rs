@@ -179,32 +179,40 @@ fn totals(inner: &Inner, query: &ListQuery) -> Result<Totals, StoreError> {
     })
 }
 
+/// The buckets of the detail page's two charts.
+pub(crate) struct Charts {
+    pub(crate) hourly: Vec<charts::Bucket>,
+    pub(crate) daily: Vec<charts::Bucket>,
+}
+
+/// One error as the detail page and the API show it.
+pub(crate) struct Detail {
+    pub(crate) group: crate::store::ErrorGroup,
+    /// The charts, or why the histogram could not be read: the error itself is still shown
+    /// (a store whose histogram fails should not hide what it has).
+    pub(crate) charts: Result<Charts, String>,
+}
+
 /// The error with its charts' buckets, or `None` when it does not exist.
 pub(crate) async fn load_detail(
     inner: &Arc<Inner>,
     fingerprint: String,
     now: OffsetDateTime,
-) -> Result<
-    Option<(
-        crate::store::ErrorGroup,
-        Vec<charts::Bucket>,
-        Vec<charts::Bucket>,
-    )>,
-    Failure,
-> {
+) -> Result<Option<Detail>, Failure> {
     let inner = inner.clone();
     blocking(move || {
         let Some(group) = inner.store.get(&fingerprint)? else {
             return Ok(None);
         };
-        let counts = inner
+        let charts = inner
             .store
-            .hourly_counts(&fingerprint, charts::since(now))?;
-        Ok(Some((
-            group,
-            charts::per_hour(&counts, now),
-            charts::per_day(&counts, now),
-        )))
+            .hourly_counts(&fingerprint, charts::since(now))
+            .map(|counts| Charts {
+                hourly: charts::per_hour(&counts, now),
+                daily: charts::per_day(&counts, now),
+            })
+            .map_err(|err| err.to_string());
+        Ok(Some(Detail { group, charts }))
     })
     .await
 }
@@ -217,7 +225,7 @@ pub(crate) async fn detail_page(
     headers: HeaderMap,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (group, hourly, daily) = match load_detail(&inner, fingerprint.clone(), now).await {
+    let Detail { group, charts } = match load_detail(&inner, fingerprint.clone(), now).await {
         Ok(Some(loaded)) => loaded,
         Ok(None) => return Failure::not_found(&fingerprint).respond(false, Some(&base)),
         Err(failure) => return failure.respond(false, Some(&base)),
@@ -227,8 +235,7 @@ pub(crate) async fn detail_page(
     let body = detail::render(&detail::DetailView {
         base: &base,
         group: &group,
-        hourly: &hourly,
-        daily: &daily,
+        charts: &charts,
         csrf_token: &token,
         now,
     });
