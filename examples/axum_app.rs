@@ -61,13 +61,9 @@ fn app(tracker: &ErrorTracker) -> Router {
         )
         // `Router::layer` wraps every route, where axum knows the route template.
         .layer(tracker.http_layer())
-        // Outermost: answers 500 for a panic after the middleware recorded it. A custom
-        // response, because the default one logs an `error!` of its own outside the request.
-        .layer(CatchPanicLayer::custom(|_| {
-            let mut response = axum::http::Response::new(String::from("internal error"));
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            response
-        }))
+        // Outermost: answers 500 for a panic after the middleware recorded it (the tracker
+        // knows the `error!` it logs about that panic for the same error).
+        .layer(CatchPanicLayer::new())
 }
 
 #[tokio::main]

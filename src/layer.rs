@@ -186,6 +186,9 @@ where
             .message
             .or_else(|| parts.chain.first().map(|link| link.message.clone()))
             .unwrap_or_else(|| metadata.name().into());
+        if crate::panic_echo::is_echo(metadata.target(), &message) {
+            return;
+        }
         let mut raw = RawOccurrence::new(
             Level::from(*metadata.level()),
             kind,

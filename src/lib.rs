@@ -57,6 +57,7 @@ mod mask;
 pub mod notify;
 mod occurrence;
 mod panic;
+mod panic_echo;
 mod record;
 mod scope;
 mod shared;

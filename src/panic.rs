@@ -18,7 +18,7 @@ fn payload_text<'a>(info: &'a PanicHookInfo<'_>) -> &'a str {
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("Box<dyn Any>")
+        .unwrap_or(crate::panic_echo::NOT_TEXT)
 }
 
 fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
@@ -34,6 +34,7 @@ fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
     );
     let mut raw = RawOccurrence::new(Level::Error, Cow::Borrowed("panic"), message, location);
     raw.truncated = truncated;
+    crate::panic_echo::note_recorded(payload_text(info));
     let mut raw = Some(raw);
     tracing::dispatcher::get_default(|dispatch| {
         let Some(raw) = raw.take() else { return };

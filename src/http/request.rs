@@ -164,7 +164,8 @@ impl RequestState {
             .downcast_ref::<&str>()
             .copied()
             .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("Box<dyn Any>");
+            .unwrap_or(crate::panic_echo::NOT_TEXT);
+        crate::panic_echo::note_recorded(text);
         self.capture(|hooks| {
             let mut message = CompactString::default();
             let limit = hooks.shared.settings.max_value_len;
