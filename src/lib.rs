@@ -77,7 +77,7 @@ pub use occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecor
 pub use scope::{Scope, ScopeGuard, configure_scope, configure_span_scope, scope_span};
 pub use store::{
     Durability, ErrorGroup, ErrorSummary, ListQuery, MemoryStore, NotificationState, Page,
-    RedbOptions, RedbStore, Status, Store, StoreError,
+    RedbOptions, RedbStore, Status, StatusCounts, Store, StoreError,
 };
 pub use ticket::{TicketError, Ticketing};
 pub use tracker::{BuildError, Builder, ErrorTracker, TrackerStats};

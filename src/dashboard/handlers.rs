@@ -159,23 +159,15 @@ fn capitalised(status: Status) -> &'static str {
     }
 }
 
-/// The totals per status for the tabs, with the same search text: one cheap listing each
-/// (the redb store keeps these totals; a search scans either way).
+/// The totals per status for the tabs, with the same search text: one store call (the redb
+/// store keeps these totals, and with a search text reads every error once for all tabs).
 fn totals(inner: &Inner, query: &ListQuery) -> Result<Totals, StoreError> {
-    let total = |status: Option<Status>| -> Result<u64, StoreError> {
-        let query = ListQuery {
-            page: 1,
-            page_size: 1,
-            status,
-            search: query.search.clone(),
-        };
-        Ok(inner.store.list(&query)?.total)
-    };
+    let counts = inner.store.status_counts(query.search.as_deref())?;
     Ok(Totals {
-        all: total(None)?,
-        unresolved: total(Some(Status::Unresolved))?,
-        resolved: total(Some(Status::Resolved))?,
-        ignored: total(Some(Status::Ignored))?,
+        all: counts.total(),
+        unresolved: counts.unresolved,
+        resolved: counts.resolved,
+        ignored: counts.ignored,
     })
 }
 

@@ -334,6 +334,33 @@ fn schema_advice(found: u64, supported: u64) -> &'static str {
     }
 }
 
+/// How many groups have each status (see [`Store::status_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    /// Groups that are unresolved.
+    pub unresolved: u64,
+    /// Groups that are resolved.
+    pub resolved: u64,
+    /// Groups that are ignored.
+    pub ignored: u64,
+}
+
+impl StatusCounts {
+    /// Every group counted, whatever its status.
+    pub fn total(&self) -> u64 {
+        self.unresolved + self.resolved + self.ignored
+    }
+
+    /// Counts one more group with `status`.
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::Unresolved => self.unresolved += 1,
+            Status::Resolved => self.resolved += 1,
+            Status::Ignored => self.ignored += 1,
+        }
+    }
+}
+
 /// Where error groups live (the seed's `APP_ERROR_DB_MODEL`, "must implement all abstract
 /// methods").
 ///
@@ -370,6 +397,29 @@ pub trait Store: Send + Sync + 'static {
         fingerprint: &str,
         since: OffsetDateTime,
     ) -> Result<Vec<(OffsetDateTime, u64)>, StoreError>;
+
+    /// How many groups have each status, of those whose kind or message contains `search`
+    /// (case-insensitive, as in [`ListQuery::search`]; every group without one). The
+    /// dashboard's status tabs show these.
+    ///
+    /// The default asks [`Store::list`] once per status. The redb store answers from the
+    /// counts it keeps without a search, and with one reads every group once.
+    fn status_counts(&self, search: Option<&str>) -> Result<StatusCounts, StoreError> {
+        let count = |status: Status| -> Result<u64, StoreError> {
+            let query = ListQuery {
+                page: 1,
+                page_size: 1,
+                status: Some(status),
+                search: search.map(str::to_owned),
+            };
+            Ok(self.list(&query)?.total)
+        };
+        Ok(StatusCounts {
+            unresolved: count(Status::Unresolved)?,
+            resolved: count(Status::Resolved)?,
+            ignored: count(Status::Ignored)?,
+        })
+    }
 
     /// Records what was notified about a group, merged into what is stored with
     /// [`NotificationState::merge`] (so the state never goes back); `false` for an unknown

@@ -21,7 +21,7 @@ use self::read::Reader;
 use self::write::{Tables, encode_batch, sample_json};
 use super::{
     ErrorGroup, ErrorSummary, GroupUpdate, ListQuery, NotificationState, Page, RecordOutcome,
-    Status, Store, StoreError,
+    Status, StatusCounts, Store, StoreError,
 };
 
 pub use self::maintain::{Compaction, MaintenanceReport};
@@ -481,6 +481,12 @@ impl Store for RedbStore {
 
     fn get(&self, fingerprint: &str) -> Result<Option<ErrorGroup>, StoreError> {
         self.read(|reader| reader.get(fingerprint))
+    }
+
+    /// Without a search text, the counts kept in the file; with one, one pass over every
+    /// group (instead of one listing per status).
+    fn status_counts(&self, search: Option<&str>) -> Result<StatusCounts, StoreError> {
+        self.read(|reader| reader.status_counts(search))
     }
 
     fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError> {

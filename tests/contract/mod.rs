@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use error_tracker::store::{Change, GroupUpdate};
-use error_tracker::{ListQuery, NotificationState, Occurrence, Status, Store};
+use error_tracker::{ListQuery, NotificationState, Occurrence, Status, StatusCounts, Store};
 use time::{Duration, OffsetDateTime};
 
 /// A base time well in the past, so that purge cut-offs are easy to place.
@@ -33,6 +33,7 @@ pub fn check_all<S: Store>(make: impl Fn() -> S) {
     resolved_errors_regress_and_ignored_stay_ignored(&make());
     lists_newest_first_with_pages_and_totals(&make());
     filters_by_status_and_search(&make());
+    counts_groups_per_status_with_and_without_a_search(&make());
     get_set_status_delete_on_unknown_fingerprints(&make());
     purges_by_last_seen(&make());
     keeps_only_the_newest_samples(&make());
@@ -137,6 +138,54 @@ fn filters_by_status_and_search(store: &dyn Store) {
         )
         .unwrap();
     assert_eq!(none.total, 0);
+}
+
+fn counts_groups_per_status_with_and_without_a_search(store: &dyn Store) {
+    assert_eq!(store.status_counts(None).unwrap(), StatusCounts::default());
+    store
+        .record(&[
+            update("a", "Disk FULL on /var", 1, 1),
+            update("b", "disk full on /home", 4, 2),
+            update("c", "timeout", 2, 3),
+            update("d", "timeout again", 1, 4),
+        ])
+        .unwrap();
+    store.set_status("b", Status::Resolved).unwrap();
+    store.set_status("c", Status::Ignored).unwrap();
+    let all = store.status_counts(None).unwrap();
+    assert_eq!(
+        all,
+        StatusCounts {
+            unresolved: 2,
+            resolved: 1,
+            ignored: 1
+        }
+    );
+    assert_eq!(all.total(), 4);
+    // A blank search is no search.
+    assert_eq!(store.status_counts(Some("  ")).unwrap(), all);
+    let disk = store.status_counts(Some("DISK full")).unwrap();
+    assert_eq!(
+        disk,
+        StatusCounts {
+            unresolved: 1,
+            resolved: 1,
+            ignored: 0
+        }
+    );
+    // The same figures as one listing per status.
+    for search in [None, Some("disk full"), Some("timeout"), Some("nothing")] {
+        let counts = store.status_counts(search).unwrap();
+        for (status, counted) in [
+            (Status::Unresolved, counts.unresolved),
+            (Status::Resolved, counts.resolved),
+            (Status::Ignored, counts.ignored),
+        ] {
+            let mut query = ListQuery::page(1, 10).with_status(status);
+            query.search = search.map(str::to_owned);
+            assert_eq!(store.list(&query).unwrap().total, counted, "{search:?}");
+        }
+    }
 }
 
 fn get_set_status_delete_on_unknown_fingerprints(store: &dyn Store) {

@@ -10,7 +10,7 @@ use super::layout::{
     status_key, to_nanos,
 };
 use crate::occurrence::Occurrence;
-use crate::store::{ErrorGroup, ErrorSummary, ListQuery, Page, StoreError};
+use crate::store::{ErrorGroup, ErrorSummary, ListQuery, Page, Status, StatusCounts, StoreError};
 
 /// The tables readers use, opened once per read transaction.
 pub(super) struct Reader {
@@ -118,6 +118,42 @@ impl Reader {
             page_size: query.page_size,
             total,
         })
+    }
+
+    /// Groups per status: the counts kept in `meta` without a search text; with one, a single
+    /// pass over the `groups` table in key order (sequential reads, no index lookups).
+    pub fn status_counts(&self, search: Option<&str>) -> Result<StatusCounts, Fail> {
+        let query = ListQuery {
+            page: 1,
+            page_size: 1,
+            status: None,
+            search: search.map(str::to_owned),
+        };
+        if search.is_none_or(|text| text.trim().is_empty()) {
+            let kept = |status| -> Result<u64, Fail> {
+                Ok(self.meta.get(status_key(status))?.map_or(0, |v| v.value()))
+            };
+            return Ok(StatusCounts {
+                unresolved: kept(Status::Unresolved)?,
+                resolved: kept(Status::Resolved)?,
+                ignored: kept(Status::Ignored)?,
+            });
+        }
+        let mut counts = StatusCounts::default();
+        for entry in self.groups.iter()? {
+            let (key, row) = entry?;
+            let (fp, kind, _, _) = key.value();
+            if kind != COUNTERS_ROW {
+                continue;
+            }
+            let counters = Counters::decode(row.value())
+                .ok_or_else(|| corrupt(format!("the counters of {fp} cannot be read")))?;
+            let summary = counters.info.summary(fp, &counters);
+            if query.matches(&summary) {
+                counts.add(summary.status);
+            }
+        }
+        Ok(counts)
     }
 
     pub fn get(&self, fp: &str) -> Result<Option<ErrorGroup>, Fail> {
