@@ -11,9 +11,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use time::OffsetDateTime;
 
 use super::csrf::{Csrf, FIELD_NAME};
-use super::list::{Filters, ListView, Totals};
+use super::list::{Filters, ListView};
 use super::{Base, Inner, charts, detail, html, is_api, list};
-use crate::store::{ListQuery, Status, StoreError};
+use crate::store::{Status, StoreError};
 
 /// Why a request could not be answered, as a page or a JSON problem.
 pub(crate) struct Failure {
@@ -125,7 +125,9 @@ pub(crate) async fn list_page(
     let store = inner.clone();
     let loaded = blocking(move || {
         let page = store.store.list(&query)?;
-        let totals = totals(&store, &query)?;
+        // The tabs' totals, with the same search text: kept by the redb store, or counted in
+        // one pass when there is a search text.
+        let totals = store.store.status_counts(query.search.as_deref())?;
         Ok((page, totals))
     })
     .await;
@@ -157,18 +159,6 @@ fn capitalised(status: Status) -> &'static str {
         Status::Resolved => "Resolved",
         Status::Ignored => "Ignored",
     }
-}
-
-/// The totals per status for the tabs, with the same search text: one store call (the redb
-/// store keeps these totals, and with a search text reads every error once for all tabs).
-fn totals(inner: &Inner, query: &ListQuery) -> Result<Totals, StoreError> {
-    let counts = inner.store.status_counts(query.search.as_deref())?;
-    Ok(Totals {
-        all: counts.total(),
-        unresolved: counts.unresolved,
-        resolved: counts.resolved,
-        ignored: counts.ignored,
-    })
 }
 
 /// The buckets of the detail page's two charts.

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::Base;
 use super::html::{count, hidden, short_location, status_badge, when};
-use crate::store::{ErrorSummary, ListQuery, Page, Status};
+use crate::store::{ErrorSummary, ListQuery, Page, Status, StatusCounts};
 
 /// Longest search text kept; the rest is cut.
 const MAX_SEARCH_CHARS: usize = 200;
@@ -111,21 +111,13 @@ pub(crate) fn listing_href(base: &Base, query: &str) -> String {
     }
 }
 
-/// The totals shown on the status tabs: all, unresolved, resolved, ignored.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Totals {
-    pub(crate) all: u64,
-    pub(crate) unresolved: u64,
-    pub(crate) resolved: u64,
-    pub(crate) ignored: u64,
-}
-
 /// What the listing page shows.
 pub(crate) struct ListView<'a> {
     pub(crate) base: &'a Base,
     pub(crate) filters: &'a Filters,
     pub(crate) page: &'a Page<ErrorSummary>,
-    pub(crate) totals: Totals,
+    /// The numbers on the status tabs (with the search text, when there is one).
+    pub(crate) totals: StatusCounts,
     pub(crate) csrf_token: &'a str,
     pub(crate) now: OffsetDateTime,
 }
@@ -161,7 +153,7 @@ pub(crate) fn render(view: &ListView<'_>) -> Markup {
     html! {
         div.toolbar {
             nav.tabs aria-label="Status" {
-                (tab("All", None, totals.all))
+                (tab("All", None, totals.total()))
                 (tab("Unresolved", Some(Status::Unresolved), totals.unresolved))
                 (tab("Resolved", Some(Status::Resolved), totals.resolved))
                 (tab("Ignored", Some(Status::Ignored), totals.ignored))
