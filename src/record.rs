@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -17,6 +18,7 @@ use serde_json::{Number, Value};
 use smallvec::SmallVec;
 use time::OffsetDateTime;
 use tracing::Metadata;
+use tracing::callsite::Identifier;
 use tracing::field::{Field, Visit};
 use uuid::Uuid;
 
@@ -42,6 +44,12 @@ pub(crate) enum RawValue {
 }
 
 impl RawValue {
+    /// Whether dropping this value frees memory.
+    #[inline(always)]
+    fn owns_heap(&self) -> bool {
+        matches!(self, RawValue::Str(s) if s.is_heap_allocated())
+    }
+
     fn into_text(self) -> String {
         match self {
             RawValue::Bool(b) => b.to_string(),
@@ -468,46 +476,175 @@ fn is_error_field(name: &str) -> bool {
     matches!(name, "error" | "err" | "exception")
 }
 
+/// How many field values a span keeps in its extension without allocating.
+const INLINE_SPAN_FIELDS: usize = 4;
+
+/// A span's field values as its extension keeps them: the first [`INLINE_SPAN_FIELDS`]
+/// inline and named by their index in the span's callsite, any further ones in a vector.
+///
+/// Every span with field values carries one of these, boxed by the registry and dropped when
+/// the span closes, so it is kept small and cheap to build, move and drop: 24-byte values, a
+/// 2-byte index instead of a 16-byte name (the names are looked up in the span's metadata
+/// only when an error is captured), and an array that is neither written when it is made
+/// nor walked past its length when it is dropped, rather than an inline vector whose every
+/// push and drop asks whether it has spilled.
+pub(crate) struct SpanFields {
+    /// Invariant: the first `len` are initialised (and owned here), the rest are not.
+    values: [MaybeUninit<RawValue>; INLINE_SPAN_FIELDS],
+    /// The callsite index of each of the first `len` values.
+    indices: [u16; INLINE_SPAN_FIELDS],
+    len: u8,
+    /// Whether any inline value may own heap memory (a string longer than 24 bytes): most
+    /// spans' values own none, and their drop then has nothing to walk.
+    owns_heap: bool,
+    /// Values past the inline ones, and any value whose field is not one of the span's own
+    /// (no `tracing` macro records such a field, but `Subscriber::record` can be handed one).
+    /// Boxed: one word in every span's state rather than a vector's three, for a vector
+    /// that few spans ever have.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<(&'static str, RawValue)>>>,
+}
+
+impl Default for SpanFields {
+    fn default() -> Self {
+        SpanFields {
+            values: [const { MaybeUninit::uninit() }; INLINE_SPAN_FIELDS],
+            indices: [0; INLINE_SPAN_FIELDS],
+            len: 0,
+            owns_heap: false,
+            more: None,
+        }
+    }
+}
+
+impl Drop for SpanFields {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.owns_heap {
+            // Values that own no heap memory have nothing to drop.
+            return;
+        }
+        for value in &mut self.values[..usize::from(self.len)] {
+            // SAFETY: `values[..len]` are initialised, and dropped only here, once.
+            unsafe { value.assume_init_drop() };
+        }
+    }
+}
+
+impl SpanFields {
+    /// True if no value was recorded.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0 && self.more.is_none()
+    }
+
+    /// The values with their names, which `metadata` (the span's own) supplies for the inline
+    /// ones; in the order they were first recorded.
+    pub(crate) fn to_raw(&self, metadata: &'static Metadata<'static>) -> RawFields {
+        let len = usize::from(self.len);
+        let names = metadata.fields();
+        let mut raw = RawFields::new();
+        for (index, value) in self.indices[..len].iter().zip(&self.values) {
+            // Every inline index came from a field of this callsite, so the lookup finds it.
+            if let Some(field) = names.iter().nth(usize::from(*index)) {
+                // SAFETY: `values[..len]` are initialised (the invariant on `values`).
+                let value = unsafe { value.assume_init_ref() };
+                raw.push((field.name(), value.clone()));
+            }
+        }
+        if let Some(more) = &self.more {
+            raw.extend(more.iter().cloned());
+        }
+        raw
+    }
+
+    /// Sets the value of `field`. With `REPLACE`, a value recorded earlier for the same field
+    /// is replaced; without, the caller knows there is none (a callsite names each field once).
+    #[inline(always)]
+    fn set<const REPLACE: bool>(&mut self, own: bool, field: &Field, value: RawValue) {
+        let len = usize::from(self.len);
+        let index = u16::try_from(field.index()).ok().filter(|_| own);
+        if REPLACE {
+            if let Some(index) = index
+                && let Some(at) = self.indices[..len].iter().position(|i| *i == index)
+            {
+                // SAFETY: `at < len`, so `values[at]` is initialised; it is written again
+                // straight after its old value is dropped.
+                unsafe { self.values[at].assume_init_drop() };
+                self.owns_heap |= value.owns_heap();
+                self.values[at].write(value);
+                return;
+            }
+            if let Some(more) = &mut self.more
+                && let Some(slot) = more.iter_mut().find(|(name, _)| *name == field.name())
+            {
+                slot.1 = value;
+                return;
+            }
+        }
+        match index {
+            Some(index) if len < INLINE_SPAN_FIELDS => {
+                self.owns_heap |= value.owns_heap();
+                // `values[len]` is not initialised: nothing to drop before it is written.
+                self.values[len].write(value);
+                self.indices[len] = index;
+                self.len += 1;
+            }
+            _ => self
+                .more
+                .get_or_insert_with(Default::default)
+                .push((field.name(), value)),
+        }
+    }
+}
+
 /// Collects a span's fields, bounded in length: the lean sibling of [`EventRecorder`] for
 /// the path every span takes, with nothing to route (no message, error or fingerprint) and
 /// nothing to drop afterwards.
-pub(crate) struct SpanRecorder<'a> {
-    fields: &'a mut RawFields,
+///
+/// `REPLACE` says whether a field may already have a value (`Span::record`); a new span's
+/// callsite names each field once, so its recorder skips the search.
+pub(crate) struct SpanRecorder<'a, const REPLACE: bool> {
+    fields: &'a mut SpanFields,
+    /// The span's callsite: only its fields are kept by index.
+    callsite: Identifier,
     limit: usize,
-    /// Whether a field may already be in `fields` (`Span::record`). A callsite names each
-    /// field once, so a new span skips the search.
-    replace: bool,
 }
 
-impl<'a> SpanRecorder<'a> {
+impl<'a> SpanRecorder<'a, false> {
     /// For the values a span is created with.
-    pub(crate) fn new_span(fields: &'a mut RawFields, limit: usize) -> Self {
+    pub(crate) fn new_span(
+        fields: &'a mut SpanFields,
+        metadata: &'static Metadata<'static>,
+        limit: usize,
+    ) -> Self {
         SpanRecorder {
             fields,
+            callsite: metadata.callsite(),
             limit,
-            replace: false,
         }
     }
+}
 
+impl<'a> SpanRecorder<'a, true> {
     /// For values recorded later (`Span::record`), which replace the ones already set.
-    pub(crate) fn record(fields: &'a mut RawFields, limit: usize) -> Self {
+    pub(crate) fn record(
+        fields: &'a mut SpanFields,
+        metadata: &'static Metadata<'static>,
+        limit: usize,
+    ) -> Self {
         SpanRecorder {
             fields,
+            callsite: metadata.callsite(),
             limit,
-            replace: true,
         }
     }
+}
 
+impl<const REPLACE: bool> SpanRecorder<'_, REPLACE> {
     #[inline(always)]
     fn push(&mut self, field: &Field, value: RawValue) {
-        let name = field.name();
-        if self.replace
-            && let Some(slot) = self.fields.iter_mut().find(|(n, _)| *n == name)
-        {
-            slot.1 = value;
-            return;
-        }
-        self.fields.push((name, value));
+        let own = field.callsite() == self.callsite;
+        self.fields.set::<REPLACE>(own, field, value);
     }
 
     fn text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
@@ -517,7 +654,7 @@ impl<'a> SpanRecorder<'a> {
     }
 }
 
-impl Visit for SpanRecorder<'_> {
+impl<const REPLACE: bool> Visit for SpanRecorder<'_, REPLACE> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.push(field, RawValue::F64(value));
     }
