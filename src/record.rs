@@ -589,11 +589,18 @@ impl SpanFields {
                 self.indices[len] = index;
                 self.len += 1;
             }
-            _ => self
-                .more
-                .get_or_insert_with(Default::default)
-                .push((field.name(), value)),
+            _ => self.push_more(field.name(), value),
         }
+    }
+
+    /// Out of line: few spans have values past the inline ones, and inlined, this path made
+    /// every recorded value save and restore five registers.
+    #[cold]
+    #[inline(never)]
+    fn push_more(&mut self, name: &'static str, value: RawValue) {
+        self.more
+            .get_or_insert_with(Default::default)
+            .push((name, value));
     }
 }
 
@@ -680,7 +687,12 @@ impl<const REPLACE: bool> Visit for SpanRecorder<'_, REPLACE> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        let (text, _) = bounded_copy(value, self.limit);
+        // The common case, a value within the limit, copied without a call.
+        let text = if value.len() <= self.limit {
+            CompactString::new(value)
+        } else {
+            bounded_copy(value, self.limit).0
+        };
         self.push(field, RawValue::Str(text));
     }
 
