@@ -567,11 +567,10 @@ impl SpanFields {
             if let Some(index) = index
                 && let Some(at) = self.indices[..len].iter().position(|i| *i == index)
             {
-                // SAFETY: `at < len`, so `values[at]` is initialised; it is written again
-                // straight after its old value is dropped.
-                unsafe { self.values[at].assume_init_drop() };
                 self.owns_heap |= value.owns_heap();
-                self.values[at].write(value);
+                // SAFETY: `at < len`, so `values[at]` is initialised; the assignment drops
+                // the old value.
+                *unsafe { self.values[at].assume_init_mut() } = value;
                 return;
             }
             if let Some(more) = &mut self.more
