@@ -23,15 +23,15 @@ use crate::record::{
 use crate::scope::{SCOPE_TARGET, Scope};
 use crate::shared::{Shared, enter_tracker};
 
-/// What a span carries for the tracker, kept in the span's extensions.
+/// What a span carries for the tracker, kept in the span's extensions: its field values,
+/// and behind the same rarely allocated box as the values that do not fit inline, its scope
+/// and capture context, which few spans have.
 ///
-/// Every span with field values has one, so it is kept small (128 bytes, which the compiler
-/// copies with a few moves rather than a call to `memcpy`): the scope and capture context,
-/// which few spans have, sit behind one pointer.
+/// Every span with field values has one, so it is kept small (at most 128 bytes, which the
+/// compiler copies with a few moves rather than a call to `memcpy`).
 #[derive(Default)]
 pub(crate) struct SpanState {
-    fields: SpanFields,
-    context: Option<Box<SpanContext>>,
+    fields: SpanFields<SpanContext>,
 }
 
 /// The rarely present part of a [`SpanState`].
@@ -44,7 +44,7 @@ struct SpanContext {
 
 impl SpanState {
     fn context_mut(&mut self) -> &mut SpanContext {
-        self.context.get_or_insert_with(Default::default)
+        self.fields.extra_mut()
     }
 }
 
@@ -59,7 +59,7 @@ pub(crate) trait CaptureContext: Send + Sync + 'static {
 
 /// The scope a span contributes to a capture: its lazy context's, then its own on top.
 fn capture_scope(state: &SpanState) -> Option<Arc<Scope>> {
-    let span_context = state.context.as_deref()?;
+    let span_context = state.fields.extra()?;
     let Some(context) = &span_context.capture_context else {
         return span_context.scope.clone();
     };
@@ -238,7 +238,7 @@ where
             attrs.metadata(),
             self.hooks.shared.settings.max_value_len,
         ));
-        if state.fields.is_empty() {
+        if state.fields.has_no_values() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };

@@ -480,7 +480,8 @@ fn is_error_field(name: &str) -> bool {
 const INLINE_SPAN_FIELDS: usize = 4;
 
 /// A span's field values as its extension keeps them: the first [`INLINE_SPAN_FIELDS`]
-/// inline and named by their index in the span's callsite, any further ones in a vector.
+/// inline and named by their index in the span's callsite, any further ones, with what the
+/// layer keeps beside them (`X`), in one box that most spans never allocate.
 ///
 /// Every span with field values carries one of these, boxed by the registry and dropped when
 /// the span closes, so it is kept small and cheap to build, move and drop: 24-byte values, a
@@ -488,7 +489,7 @@ const INLINE_SPAN_FIELDS: usize = 4;
 /// only when an error is captured), and an array that is neither written when it is made
 /// nor walked past its length when it is dropped, rather than an inline vector whose every
 /// push and drop asks whether it has spilled.
-pub(crate) struct SpanFields {
+pub(crate) struct SpanFields<X> {
     /// Invariant: the first `len` are initialised (and owned here), the rest are not.
     values: [MaybeUninit<RawValue>; INLINE_SPAN_FIELDS],
     /// The callsite index of each of the first `len` values.
@@ -497,27 +498,35 @@ pub(crate) struct SpanFields {
     /// Whether any inline value may own heap memory (a string longer than 24 bytes): most
     /// spans' values own none, and their drop then has nothing to walk.
     owns_heap: bool,
-    /// Values past the inline ones, and any value whose field is not one of the span's own
-    /// (no `tracing` macro records such a field, but `Subscriber::record` can be handed one).
-    /// Boxed: one word in every span's state rather than a vector's three, for a vector
-    /// that few spans ever have.
-    #[allow(clippy::box_collection)]
-    more: Option<Box<Vec<(&'static str, RawValue)>>>,
+    /// The rarely needed part, one word here for the spans that have none of it.
+    rare: Option<Box<SpanRare<X>>>,
 }
 
-impl Default for SpanFields {
+/// What few spans have: more field values than fit inline, or what the layer keeps beside
+/// them (a scope, a capture context).
+#[derive(Default)]
+struct SpanRare<X> {
+    /// Values past the inline ones, and any value whose field is not one of the span's own
+    /// (no `tracing` macro records such a field, but `Subscriber::record` can be handed one).
+    /// Inline for a few: the HTTP middleware's request span has up to 7 fields, and then
+    /// needs no allocation beyond this box.
+    more: SmallVec<[(&'static str, RawValue); 3]>,
+    extra: X,
+}
+
+impl<X> Default for SpanFields<X> {
     fn default() -> Self {
         SpanFields {
             values: [const { MaybeUninit::uninit() }; INLINE_SPAN_FIELDS],
             indices: [0; INLINE_SPAN_FIELDS],
             len: 0,
             owns_heap: false,
-            more: None,
+            rare: None,
         }
     }
 }
 
-impl Drop for SpanFields {
+impl<X> Drop for SpanFields<X> {
     #[inline]
     fn drop(&mut self) {
         if !self.owns_heap {
@@ -531,10 +540,24 @@ impl Drop for SpanFields {
     }
 }
 
-impl SpanFields {
+impl<X: Default> SpanFields<X> {
     /// True if no value was recorded.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0 && self.more.is_none()
+    pub(crate) fn has_no_values(&self) -> bool {
+        self.len == 0 && self.rare.as_ref().is_none_or(|rare| rare.more.is_empty())
+    }
+
+    /// What the layer keeps beside the values, if it was ever asked for.
+    pub(crate) fn extra(&self) -> Option<&X> {
+        self.rare.as_deref().map(|rare| &rare.extra)
+    }
+
+    /// What the layer keeps beside the values, made on first use.
+    pub(crate) fn extra_mut(&mut self) -> &mut X {
+        &mut self.rare_mut().extra
+    }
+
+    fn rare_mut(&mut self) -> &mut SpanRare<X> {
+        self.rare.get_or_insert_with(Default::default)
     }
 
     /// The values with their names, which `metadata` (the span's own) supplies for the inline
@@ -551,8 +574,8 @@ impl SpanFields {
                 raw.push((field.name(), value.clone()));
             }
         }
-        if let Some(more) = &self.more {
-            raw.extend(more.iter().cloned());
+        if let Some(rare) = &self.rare {
+            raw.extend(rare.more.iter().cloned());
         }
         raw
     }
@@ -573,8 +596,8 @@ impl SpanFields {
                 *unsafe { self.values[at].assume_init_mut() } = value;
                 return;
             }
-            if let Some(more) = &mut self.more
-                && let Some(slot) = more.iter_mut().find(|(name, _)| *name == field.name())
+            if let Some(rare) = &mut self.rare
+                && let Some(slot) = rare.more.iter_mut().find(|(name, _)| *name == field.name())
             {
                 slot.1 = value;
                 return;
@@ -597,9 +620,7 @@ impl SpanFields {
     #[cold]
     #[inline(never)]
     fn push_more(&mut self, name: &'static str, value: RawValue) {
-        self.more
-            .get_or_insert_with(Default::default)
-            .push((name, value));
+        self.rare_mut().more.push((name, value));
     }
 }
 
@@ -609,17 +630,17 @@ impl SpanFields {
 ///
 /// `REPLACE` says whether a field may already have a value (`Span::record`); a new span's
 /// callsite names each field once, so its recorder skips the search.
-pub(crate) struct SpanRecorder<'a, const REPLACE: bool> {
-    fields: &'a mut SpanFields,
+pub(crate) struct SpanRecorder<'a, X, const REPLACE: bool> {
+    fields: &'a mut SpanFields<X>,
     /// The span's callsite: only its fields are kept by index.
     callsite: Identifier,
     limit: usize,
 }
 
-impl<'a> SpanRecorder<'a, false> {
+impl<'a, X> SpanRecorder<'a, X, false> {
     /// For the values a span is created with.
     pub(crate) fn new_span(
-        fields: &'a mut SpanFields,
+        fields: &'a mut SpanFields<X>,
         metadata: &'static Metadata<'static>,
         limit: usize,
     ) -> Self {
@@ -631,10 +652,10 @@ impl<'a> SpanRecorder<'a, false> {
     }
 }
 
-impl<'a> SpanRecorder<'a, true> {
+impl<'a, X> SpanRecorder<'a, X, true> {
     /// For values recorded later (`Span::record`), which replace the ones already set.
     pub(crate) fn record(
-        fields: &'a mut SpanFields,
+        fields: &'a mut SpanFields<X>,
         metadata: &'static Metadata<'static>,
         limit: usize,
     ) -> Self {
@@ -646,7 +667,7 @@ impl<'a> SpanRecorder<'a, true> {
     }
 }
 
-impl<const REPLACE: bool> SpanRecorder<'_, REPLACE> {
+impl<X: Default, const REPLACE: bool> SpanRecorder<'_, X, REPLACE> {
     #[inline(always)]
     fn push(&mut self, field: &Field, value: RawValue) {
         let own = field.callsite() == self.callsite;
@@ -660,7 +681,7 @@ impl<const REPLACE: bool> SpanRecorder<'_, REPLACE> {
     }
 }
 
-impl<const REPLACE: bool> Visit for SpanRecorder<'_, REPLACE> {
+impl<X: Default, const REPLACE: bool> Visit for SpanRecorder<'_, X, REPLACE> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.push(field, RawValue::F64(value));
     }
