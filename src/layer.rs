@@ -420,12 +420,16 @@ mod tests {
                 e = 5.5f64,
                 f = tracing::field::Empty,
                 g = "longer than eight bytes",
+                h = 8u64,
+                i = tracing::field::Empty,
             );
             let _entered = span.enter();
             span.record("b", "a second value, cut");
             span.record("e", 6.5f64);
             span.record("f", "late");
             span.record("a", 2u64);
+            span.record("i", 9u64);
+            span.record("i", 10u64);
             tracing::error!("boom");
         });
         assert!(tracker.flush(Duration::from_secs(10)));
@@ -437,7 +441,7 @@ mod tests {
             .expect("the group exists");
         let fields = &group.samples[0].spans[0].fields;
         let cut = |s: &str| json!(format!("{s}{}", crate::record::TRUNCATION_MARKER));
-        assert_eq!(fields.len(), 7, "{fields:?}");
+        assert_eq!(fields.len(), 9, "{fields:?}");
         assert_eq!(fields["a"], 2, "an inline value replaced");
         assert_eq!(
             fields["b"],
@@ -452,6 +456,11 @@ mod tests {
             "a value recorded late, past the inline ones"
         );
         assert_eq!(fields["g"], cut("longer t"));
+        assert_eq!(fields["h"], 8);
+        assert_eq!(
+            fields["i"], 10,
+            "replaced after the box's inline room ran out"
+        );
     }
 
     #[test]
@@ -482,5 +491,40 @@ mod tests {
         let fields = &group.samples[0].spans[0].fields;
         assert_eq!(fields["v"], json!(longer));
         assert_eq!(fields["n"], 1);
+    }
+
+    #[test]
+    fn a_value_of_another_callsites_field_is_kept_by_name_not_by_index() {
+        use tracing::field::Value;
+        let tracker = crate::ErrorTracker::builder()
+            .in_memory()
+            .build()
+            .expect("tracker builds");
+        let subscriber = tracing_subscriber::registry().with(tracker.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("own", a = 1u64);
+            let other = tracing::info_span!("other", x = tracing::field::Empty);
+            let metadata = other.metadata().expect("the span is enabled");
+            let x = metadata.fields().field("x").expect("declared");
+            // `x` has index 0 in its callsite, as `a` has in the span's: an index alone would
+            // take it for `a`.
+            let values = [(&x, Some(&"foreign" as &dyn Value))];
+            let values = metadata.fields().value_set(&values);
+            let id = span.id().expect("the span is enabled");
+            tracing::dispatcher::get_default(|dispatch| {
+                dispatch.record(&id, &tracing::span::Record::new(&values));
+            });
+            let _entered = span.enter();
+            tracing::error!("boom");
+        });
+        assert!(tracker.flush(Duration::from_secs(10)));
+        let page = tracker.errors(1).expect("listing");
+        let group = tracker
+            .error(&page.items[0].fingerprint)
+            .expect("reading")
+            .expect("the group exists");
+        let fields = &group.samples[0].spans[0].fields;
+        assert_eq!(fields["a"], 1);
+        assert_eq!(fields["x"], "foreign");
     }
 }
