@@ -2,7 +2,7 @@
 //! occurrences.
 //!
 //! Everything below the capture level costs a level comparison; spans cost one field record
-//! into a small inline vector, and nothing at all when they have no field values.
+//! into a small inline array, and no more than the recording when they have no field values.
 
 use std::any::TypeId;
 use std::borrow::Cow;
@@ -17,17 +17,35 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::occurrence::Level;
-use crate::record::{EventRecorder, RawFields, RawLocation, RawOccurrence, RawSpan, SpanRecorder};
+use crate::record::{
+    EventRecorder, RawFields, RawLocation, RawOccurrence, RawSpan, SpanFields, SpanRecorder,
+};
 use crate::scope::{SCOPE_TARGET, Scope};
 use crate::shared::{Shared, enter_tracker};
 
-/// What a span carries for the tracker, kept in the span's extensions.
+/// What a span carries for the tracker, kept in the span's extensions: its field values,
+/// and behind the same rarely allocated box as the values that do not fit inline, its scope
+/// and capture context, which few spans have.
+///
+/// Every span with field values has one, so it is kept small (at most 128 bytes, which the
+/// compiler copies with a few moves rather than a call to `memcpy`).
 #[derive(Default)]
 pub(crate) struct SpanState {
-    fields: RawFields,
+    fields: SpanFields<SpanContext>,
+}
+
+/// The rarely present part of a [`SpanState`].
+#[derive(Default)]
+struct SpanContext {
     scope: Option<Arc<Scope>>,
     /// Told of every capture inside this span; see [`CaptureContext`].
     capture_context: Option<Arc<dyn CaptureContext>>,
+}
+
+impl SpanState {
+    fn context_mut(&mut self) -> &mut SpanContext {
+        self.fields.extra_mut()
+    }
 }
 
 /// Context that a span builds only when an error is captured inside it, and that learns of
@@ -41,10 +59,11 @@ pub(crate) trait CaptureContext: Send + Sync + 'static {
 
 /// The scope a span contributes to a capture: its lazy context's, then its own on top.
 fn capture_scope(state: &SpanState) -> Option<Arc<Scope>> {
-    let Some(context) = &state.capture_context else {
-        return state.scope.clone();
+    let span_context = state.fields.extra()?;
+    let Some(context) = &span_context.capture_context else {
+        return span_context.scope.clone();
     };
-    match (context.on_capture(), &state.scope) {
+    match (context.on_capture(), &span_context.scope) {
         (Some(mut base), Some(own)) => {
             let merged = Arc::make_mut(&mut base);
             merged.extras.extend(own.extras.clone());
@@ -213,23 +232,32 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.values().is_empty() {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
+        // The values are recorded before the span is looked up, so that a span without any
+        // costs no lookup; the state is built on the stack and moved into the extension's
+        // box, which is cheap at its size (see `SpanState`).
         let mut state = SpanState::default();
         attrs.record(&mut SpanRecorder::new_span(
             &mut state.fields,
+            attrs.metadata(),
             self.hooks.shared.settings.max_value_len,
         ));
+        if state.fields.has_no_values() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
         span.extensions_mut().insert(state);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let limit = self.hooks.shared.settings.max_value_len;
+        let metadata = span.metadata();
         state_of(&span, |state| {
-            values.record(&mut SpanRecorder::record(&mut state.fields, limit));
+            values.record(&mut SpanRecorder::record(
+                &mut state.fields,
+                metadata,
+                limit,
+            ));
         });
     }
 
@@ -285,7 +313,9 @@ where
         let state = extensions.get::<SpanState>();
         spans.push(RawSpan {
             metadata: span.metadata(),
-            fields: state.map(|s| s.fields.clone()).unwrap_or_default(),
+            fields: state
+                .map(|s| s.fields.to_raw(span.metadata()))
+                .unwrap_or_default(),
             scope: state.and_then(capture_scope),
         });
     }
@@ -312,7 +342,10 @@ where
     with_span_state::<S>(dispatch, id, |state| {
         // Captures already taken share the old scope; they keep what was true when they fired.
         f(Arc::make_mut(
-            state.scope.get_or_insert_with(Default::default),
+            state
+                .context_mut()
+                .scope
+                .get_or_insert_with(Default::default),
         ));
     });
 }
@@ -321,7 +354,9 @@ fn set_capture_context<S>(dispatch: &Dispatch, id: &Id, context: Arc<dyn Capture
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    with_span_state::<S>(dispatch, id, |state| state.capture_context = Some(context));
+    with_span_state::<S>(dispatch, id, |state| {
+        state.context_mut().capture_context = Some(context);
+    });
 }
 
 /// Runs `f` on the state of span `id`, found through a dispatcher of subscriber type `S`.
@@ -351,5 +386,148 @@ where
             f(&mut state);
             extensions.insert(state);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn span_state_is_copied_without_memcpy() {
+        // Every span with field values builds one on the stack and moves it into the
+        // extension's box; past 128 bytes that move becomes a `memcpy` call.
+        assert!(std::mem::size_of::<SpanState>() <= 128);
+    }
+
+    #[test]
+    fn spans_keep_fields_past_the_inline_ones_and_late_values_replace_earlier_ones() {
+        let tracker = crate::ErrorTracker::builder()
+            .in_memory()
+            .max_value_len(8)
+            .build()
+            .expect("tracker builds");
+        let subscriber = tracing_subscriber::registry().with(tracker.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "wide",
+                a = 1u64,
+                b = "two",
+                c = true,
+                d = -4i64,
+                e = 5.5f64,
+                f = tracing::field::Empty,
+                g = "longer than eight bytes",
+                h = 8u64,
+                i = tracing::field::Empty,
+            );
+            let _entered = span.enter();
+            span.record("b", "a second value, cut");
+            span.record("e", 6.5f64);
+            span.record("f", "late");
+            span.record("a", 2u64);
+            span.record("i", 9u64);
+            span.record("i", 10u64);
+            tracing::error!("boom");
+        });
+        assert!(tracker.flush(Duration::from_secs(10)));
+        let page = tracker.errors(1).expect("listing");
+        assert_eq!(page.items.len(), 1);
+        let group = tracker
+            .error(&page.items[0].fingerprint)
+            .expect("reading")
+            .expect("the group exists");
+        let fields = &group.samples[0].spans[0].fields;
+        let cut = |s: &str| json!(format!("{s}{}", crate::record::TRUNCATION_MARKER));
+        assert_eq!(fields.len(), 9, "{fields:?}");
+        assert_eq!(fields["a"], 2, "an inline value replaced");
+        assert_eq!(
+            fields["b"],
+            cut("a second"),
+            "a replaced value is bounded too"
+        );
+        assert_eq!(fields["c"], true);
+        assert_eq!(fields["d"], -4);
+        assert_eq!(fields["e"], 6.5, "a value past the inline ones replaced");
+        assert_eq!(
+            fields["f"], "late",
+            "a value recorded late, past the inline ones"
+        );
+        assert_eq!(fields["g"], cut("longer t"));
+        assert_eq!(fields["h"], 8);
+        assert_eq!(
+            fields["i"], 10,
+            "replaced after the box's inline room ran out"
+        );
+    }
+
+    #[test]
+    fn long_span_values_are_kept_replaced_and_freed() {
+        let tracker = crate::ErrorTracker::builder()
+            .in_memory()
+            .build()
+            .expect("tracker builds");
+        let long = "x".repeat(100);
+        let longer = "y".repeat(200);
+        let subscriber = tracing_subscriber::registry().with(tracker.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            // Values longer than 24 bytes own heap memory: dropped on replace and on close.
+            for _ in 0..3 {
+                let span = tracing::info_span!("long", v = long.as_str(), n = 1u64);
+                let _entered = span.enter();
+                span.record("v", longer.as_str());
+                tracing::error!("boom");
+            }
+        });
+        assert!(tracker.flush(Duration::from_secs(10)));
+        let page = tracker.errors(1).expect("listing");
+        let group = tracker
+            .error(&page.items[0].fingerprint)
+            .expect("reading")
+            .expect("the group exists");
+        assert_eq!(group.summary.count, 3);
+        let fields = &group.samples[0].spans[0].fields;
+        assert_eq!(fields["v"], json!(longer));
+        assert_eq!(fields["n"], 1);
+    }
+
+    #[test]
+    fn a_value_of_another_callsites_field_is_kept_by_name_not_by_index() {
+        use tracing::field::Value;
+        let tracker = crate::ErrorTracker::builder()
+            .in_memory()
+            .build()
+            .expect("tracker builds");
+        let subscriber = tracing_subscriber::registry().with(tracker.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("own", a = 1u64);
+            let other = tracing::info_span!("other", x = tracing::field::Empty);
+            let metadata = other.metadata().expect("the span is enabled");
+            let x = metadata.fields().field("x").expect("declared");
+            // `x` has index 0 in its callsite, as `a` has in the span's: an index alone would
+            // take it for `a`.
+            let values = [(&x, Some(&"foreign" as &dyn Value))];
+            let values = metadata.fields().value_set(&values);
+            let id = span.id().expect("the span is enabled");
+            tracing::dispatcher::get_default(|dispatch| {
+                dispatch.record(&id, &tracing::span::Record::new(&values));
+            });
+            let _entered = span.enter();
+            tracing::error!("boom");
+        });
+        assert!(tracker.flush(Duration::from_secs(10)));
+        let page = tracker.errors(1).expect("listing");
+        let group = tracker
+            .error(&page.items[0].fingerprint)
+            .expect("reading")
+            .expect("the group exists");
+        let fields = &group.samples[0].spans[0].fields;
+        assert_eq!(fields["a"], 1);
+        assert_eq!(fields["x"], "foreign");
     }
 }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -17,6 +18,7 @@ use serde_json::{Number, Value};
 use smallvec::SmallVec;
 use time::OffsetDateTime;
 use tracing::Metadata;
+use tracing::callsite::Identifier;
 use tracing::field::{Field, Visit};
 use uuid::Uuid;
 
@@ -42,6 +44,12 @@ pub(crate) enum RawValue {
 }
 
 impl RawValue {
+    /// Whether dropping this value frees memory.
+    #[inline(always)]
+    fn owns_heap(&self) -> bool {
+        matches!(self, RawValue::Str(s) if s.is_heap_allocated())
+    }
+
     fn into_text(self) -> String {
         match self {
             RawValue::Bool(b) => b.to_string(),
@@ -468,46 +476,202 @@ fn is_error_field(name: &str) -> bool {
     matches!(name, "error" | "err" | "exception")
 }
 
+/// How many field values a span keeps in its extension without allocating.
+const INLINE_SPAN_FIELDS: usize = 4;
+
+/// A span's field values as its extension keeps them: the first [`INLINE_SPAN_FIELDS`]
+/// inline and named by their index in the span's callsite, any further ones, with what the
+/// layer keeps beside them (`X`), in one box that most spans never allocate.
+///
+/// Every span with field values carries one of these, boxed by the registry and dropped when
+/// the span closes, so it is kept small and cheap to build, move and drop: 24-byte values, a
+/// 2-byte index instead of a 16-byte name (the names are looked up in the span's metadata
+/// only when an error is captured), and an array that is neither written when it is made
+/// nor walked past its length when it is dropped, rather than an inline vector whose every
+/// push and drop asks whether it has spilled.
+pub(crate) struct SpanFields<X> {
+    /// Invariant: the first `len` are initialised (and owned here), the rest are not.
+    values: [MaybeUninit<RawValue>; INLINE_SPAN_FIELDS],
+    /// The callsite index of each of the first `len` values.
+    indices: [u16; INLINE_SPAN_FIELDS],
+    len: u8,
+    /// Whether any inline value may own heap memory (a string longer than 24 bytes): most
+    /// spans' values own none, and their drop then has nothing to walk.
+    owns_heap: bool,
+    /// The rarely needed part, one word here for the spans that have none of it.
+    rare: Option<Box<SpanRare<X>>>,
+}
+
+/// What few spans have: more field values than fit inline, or what the layer keeps beside
+/// them (a scope, a capture context).
+#[derive(Default)]
+struct SpanRare<X> {
+    /// Values past the inline ones, and any value whose field is not one of the span's own
+    /// (no `tracing` macro records such a field, but `Subscriber::record` can be handed one).
+    /// Inline for a few: the HTTP middleware's request span has up to 7 fields, and then
+    /// needs no allocation beyond this box.
+    more: SmallVec<[(&'static str, RawValue); 3]>,
+    extra: X,
+}
+
+impl<X> Default for SpanFields<X> {
+    fn default() -> Self {
+        SpanFields {
+            values: [const { MaybeUninit::uninit() }; INLINE_SPAN_FIELDS],
+            indices: [0; INLINE_SPAN_FIELDS],
+            len: 0,
+            owns_heap: false,
+            rare: None,
+        }
+    }
+}
+
+impl<X> Drop for SpanFields<X> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.owns_heap {
+            // Values that own no heap memory have nothing to drop.
+            return;
+        }
+        for value in &mut self.values[..usize::from(self.len)] {
+            // SAFETY: `values[..len]` are initialised, and dropped only here, once.
+            unsafe { value.assume_init_drop() };
+        }
+    }
+}
+
+impl<X: Default> SpanFields<X> {
+    /// True if no value was recorded.
+    pub(crate) fn has_no_values(&self) -> bool {
+        self.len == 0 && self.rare.as_ref().is_none_or(|rare| rare.more.is_empty())
+    }
+
+    /// What the layer keeps beside the values, if it was ever asked for.
+    pub(crate) fn extra(&self) -> Option<&X> {
+        self.rare.as_deref().map(|rare| &rare.extra)
+    }
+
+    /// What the layer keeps beside the values, made on first use.
+    pub(crate) fn extra_mut(&mut self) -> &mut X {
+        &mut self.rare_mut().extra
+    }
+
+    fn rare_mut(&mut self) -> &mut SpanRare<X> {
+        self.rare.get_or_insert_with(Default::default)
+    }
+
+    /// The values with their names, which `metadata` (the span's own) supplies for the inline
+    /// ones; in the order they were first recorded.
+    pub(crate) fn to_raw(&self, metadata: &'static Metadata<'static>) -> RawFields {
+        let len = usize::from(self.len);
+        let names = metadata.fields();
+        let mut raw = RawFields::new();
+        for (index, value) in self.indices[..len].iter().zip(&self.values) {
+            // Every inline index came from a field of this callsite, so the lookup finds it.
+            if let Some(field) = names.iter().nth(usize::from(*index)) {
+                // SAFETY: `values[..len]` are initialised (the invariant on `values`).
+                let value = unsafe { value.assume_init_ref() };
+                raw.push((field.name(), value.clone()));
+            }
+        }
+        if let Some(rare) = &self.rare {
+            raw.extend(rare.more.iter().cloned());
+        }
+        raw
+    }
+
+    /// Sets the value of `field`. With `REPLACE`, a value recorded earlier for the same field
+    /// is replaced; without, the caller knows there is none (a callsite names each field once).
+    #[inline(always)]
+    fn set<const REPLACE: bool>(&mut self, own: bool, field: &Field, value: RawValue) {
+        let len = usize::from(self.len);
+        let index = u16::try_from(field.index()).ok().filter(|_| own);
+        if REPLACE {
+            if let Some(index) = index
+                && let Some(at) = self.indices[..len].iter().position(|i| *i == index)
+            {
+                self.owns_heap |= value.owns_heap();
+                // SAFETY: `at < len`, so `values[at]` is initialised; the assignment drops
+                // the old value.
+                *unsafe { self.values[at].assume_init_mut() } = value;
+                return;
+            }
+            if let Some(rare) = &mut self.rare
+                && let Some(slot) = rare.more.iter_mut().find(|(name, _)| *name == field.name())
+            {
+                slot.1 = value;
+                return;
+            }
+        }
+        match index {
+            Some(index) if len < INLINE_SPAN_FIELDS => {
+                self.owns_heap |= value.owns_heap();
+                // `values[len]` is not initialised: nothing to drop before it is written.
+                self.values[len].write(value);
+                self.indices[len] = index;
+                self.len += 1;
+            }
+            _ => self.push_more(field.name(), value),
+        }
+    }
+
+    /// Out of line: few spans have values past the inline ones, and inlined, this path made
+    /// every recorded value save and restore five registers.
+    #[cold]
+    #[inline(never)]
+    fn push_more(&mut self, name: &'static str, value: RawValue) {
+        self.rare_mut().more.push((name, value));
+    }
+}
+
 /// Collects a span's fields, bounded in length: the lean sibling of [`EventRecorder`] for
 /// the path every span takes, with nothing to route (no message, error or fingerprint) and
 /// nothing to drop afterwards.
-pub(crate) struct SpanRecorder<'a> {
-    fields: &'a mut RawFields,
+///
+/// `REPLACE` says whether a field may already have a value (`Span::record`); a new span's
+/// callsite names each field once, so its recorder skips the search.
+pub(crate) struct SpanRecorder<'a, X, const REPLACE: bool> {
+    fields: &'a mut SpanFields<X>,
+    /// The span's callsite: only its fields are kept by index.
+    callsite: Identifier,
     limit: usize,
-    /// Whether a field may already be in `fields` (`Span::record`). A callsite names each
-    /// field once, so a new span skips the search.
-    replace: bool,
 }
 
-impl<'a> SpanRecorder<'a> {
+impl<'a, X> SpanRecorder<'a, X, false> {
     /// For the values a span is created with.
-    pub(crate) fn new_span(fields: &'a mut RawFields, limit: usize) -> Self {
+    pub(crate) fn new_span(
+        fields: &'a mut SpanFields<X>,
+        metadata: &'static Metadata<'static>,
+        limit: usize,
+    ) -> Self {
         SpanRecorder {
             fields,
+            callsite: metadata.callsite(),
             limit,
-            replace: false,
         }
     }
+}
 
+impl<'a, X> SpanRecorder<'a, X, true> {
     /// For values recorded later (`Span::record`), which replace the ones already set.
-    pub(crate) fn record(fields: &'a mut RawFields, limit: usize) -> Self {
+    pub(crate) fn record(
+        fields: &'a mut SpanFields<X>,
+        metadata: &'static Metadata<'static>,
+        limit: usize,
+    ) -> Self {
         SpanRecorder {
             fields,
+            callsite: metadata.callsite(),
             limit,
-            replace: true,
         }
     }
+}
 
+impl<X: Default, const REPLACE: bool> SpanRecorder<'_, X, REPLACE> {
     #[inline(always)]
     fn push(&mut self, field: &Field, value: RawValue) {
-        let name = field.name();
-        if self.replace
-            && let Some(slot) = self.fields.iter_mut().find(|(n, _)| *n == name)
-        {
-            slot.1 = value;
-            return;
-        }
-        self.fields.push((name, value));
+        let own = field.callsite() == self.callsite;
+        self.fields.set::<REPLACE>(own, field, value);
     }
 
     fn text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
@@ -517,7 +681,7 @@ impl<'a> SpanRecorder<'a> {
     }
 }
 
-impl Visit for SpanRecorder<'_> {
+impl<X: Default, const REPLACE: bool> Visit for SpanRecorder<'_, X, REPLACE> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.push(field, RawValue::F64(value));
     }
@@ -543,7 +707,12 @@ impl Visit for SpanRecorder<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        let (text, _) = bounded_copy(value, self.limit);
+        // The common case, a value within the limit, copied without a call.
+        let text = if value.len() <= self.limit {
+            CompactString::new(value)
+        } else {
+            bounded_copy(value, self.limit).0
+        };
         self.push(field, RawValue::Str(text));
     }
 
