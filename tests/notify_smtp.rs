@@ -407,3 +407,48 @@ fn line_breaks_cannot_inject_headers_and_secrets_stay_masked() {
         mail.html
     );
 }
+
+/// Two trackers (as two processes of one service would) on one redb file share the hourly
+/// cap: together they send no more than it, and the one that found it used holds its errors
+/// for its digest.
+#[test]
+fn trackers_sharing_a_file_share_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start(dir.path());
+    let db = dir.path().join("shared.redb");
+    let policy = NotifyPolicy {
+        max_per_window: 3,
+        window: Duration::from_secs(3600),
+        ..policy()
+    };
+    let (first, first_dispatch) = tracker(&db, server.port, policy.clone());
+    let (second, second_dispatch) = tracker(&db, server.port, policy);
+    tracing::dispatcher::with_default(&first_dispatch, || {
+        for n in 0..2 {
+            tracing::error!(fingerprint = %format!("first-{n}"), "first process error {n}");
+        }
+    });
+    settle(&first);
+    tracing::dispatcher::with_default(&second_dispatch, || {
+        for n in 0..4 {
+            tracing::error!(fingerprint = %format!("second-{n}"), "second process error {n}");
+        }
+    });
+    settle(&second);
+    let mails = server.wait_for(3);
+    settle(&first);
+    settle(&second);
+    assert_eq!(server.messages().len(), 3, "the shared cap, not 3 each");
+    let (a, b) = (first.stats().notifications, second.stats().notifications);
+    assert_eq!((a.sent, a.held_back), (2, 0), "{a:?}");
+    assert_eq!((b.sent, b.held_back), (1, 3), "{b:?}");
+    let subjects: Vec<&str> = mails.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains("first process error"))
+            .count(),
+        2,
+        "{subjects:?}"
+    );
+}

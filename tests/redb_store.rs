@@ -720,3 +720,52 @@ fn record_runs_maintenance_once_an_hour_has_passed() {
     assert_eq!(left.total, 1, "errors older than 90 days expired");
     assert_eq!(left.items[0].fingerprint, "recent");
 }
+
+/// The notification cap shared through the file: `cap` per window across every handle, a new
+/// window once the last one is over; a store without one answers `None`.
+#[test]
+fn notification_slots_are_shared_between_handles_and_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slots.redb");
+    let first = RedbStore::open(&path).unwrap();
+    let second = RedbStore::open(&path).unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let t0 = time::OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap();
+    assert_eq!(
+        first.take_notification_slot(t0, hour, 2).unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        second.take_notification_slot(t0, hour, 2).unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        first.take_notification_slot(t0, hour, 2).unwrap(),
+        Some(false)
+    );
+    let later = t0 + time::Duration::minutes(59);
+    assert_eq!(
+        second.take_notification_slot(later, hour, 2).unwrap(),
+        Some(false)
+    );
+    let next = t0 + time::Duration::hours(1);
+    assert_eq!(
+        second.take_notification_slot(next, hour, 2).unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        first.take_notification_slot(next, hour, 2).unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        first.take_notification_slot(next, hour, 2).unwrap(),
+        Some(false)
+    );
+    // A clock set back ends the window rather than stretching it.
+    assert_eq!(
+        first.take_notification_slot(t0, hour, 2).unwrap(),
+        Some(true)
+    );
+    let memory = error_tracker::MemoryStore::new();
+    assert_eq!(memory.take_notification_slot(t0, hour, 2).unwrap(), None);
+}

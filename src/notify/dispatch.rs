@@ -182,6 +182,9 @@ pub(crate) struct Dispatcher {
     queued: HashSet<String>,
     /// Errors to look at again at a time: the end of a cooldown, a ticket retry.
     deferred: HashMap<String, OffsetDateTime>,
+    /// Errors for which a notification was taken from the store's shared cap and not yet
+    /// sent (see [`Store::take_notification_slot`]).
+    slots: HashSet<String>,
     /// Errors the cap held back in this window, for the digest, in the order they came.
     held: Vec<String>,
     held_set: HashSet<String>,
@@ -246,6 +249,7 @@ impl Dispatcher {
             pending: VecDeque::new(),
             queued: HashSet::new(),
             deferred: HashMap::new(),
+            slots: HashSet::new(),
             held: Vec::new(),
             held_set: HashSet::new(),
             window: None,
@@ -582,7 +586,10 @@ impl Dispatcher {
                 if self.rejected.get(fp) == Some(&reason) {
                     return true;
                 }
-                if self.sent_in_window >= self.policy.max_per_window {
+                if self.sent_in_window >= self.policy.max_per_window || !self.take_slot(fp, now) {
+                    // The digest comes at the end of the window, which begins here if this
+                    // process has sent nothing in it (the shared cap was reached by others).
+                    self.window.get_or_insert((Instant::now(), now));
                     if self.held_set.insert(fp.to_owned()) {
                         self.held.push(fp.to_owned());
                         self.shared.stats.lock().held_back += 1;
@@ -595,6 +602,7 @@ impl Dispatcher {
                 }));
                 match self.send(notifier.as_ref(), &notice) {
                     Ok(()) => {
+                        self.slots.remove(fp);
                         let Notification::Error(notice) = notice else {
                             return true;
                         };
@@ -605,11 +613,35 @@ impl Dispatcher {
                         true
                     }
                     Err(NotifyError::Rejected(_)) => {
+                        self.slots.remove(fp);
                         self.rejected.insert(fp.to_owned(), reason);
                         true
                     }
+                    // Retried later, with the slot already taken.
                     Err(_) => false,
                 }
+            }
+        }
+    }
+
+    /// Takes a notification for `fp` from the cap the store shares between processes, unless
+    /// one was taken for it already (a send that failed and is tried again). A store without
+    /// a shared cap, or one that fails, leaves only this process's own cap.
+    fn take_slot(&mut self, fp: &str, now: OffsetDateTime) -> bool {
+        if self.slots.contains(fp) {
+            return true;
+        }
+        let (window, cap) = (self.policy.window, self.policy.max_per_window);
+        match self.call_store(|store| store.take_notification_slot(now, window, cap)) {
+            Ok(Some(false)) => false,
+            Ok(Some(true)) => {
+                self.slots.insert(fp.to_owned());
+                true
+            }
+            Ok(None) => true,
+            Err(err) => {
+                self.note_error(format!("cannot read the shared notification cap: {err}"));
+                true
             }
         }
     }

@@ -450,6 +450,24 @@ pub trait Store: Send + Sync + 'static {
         Ok(found)
     }
 
+    /// Takes one notification from a cap shared by every process that uses this store, so that
+    /// several processes of one service together send no more than `cap` notifications per
+    /// `window`: `Some(true)` when fewer than `cap` were taken in the current window (which
+    /// begins with the first one taken after the previous window ended), `Some(false)` when
+    /// the cap is reached.
+    ///
+    /// The default answers `None`: the store keeps no shared cap, and each process's notifier
+    /// counts only its own notifications.
+    fn take_notification_slot(
+        &self,
+        now: OffsetDateTime,
+        window: std::time::Duration,
+        cap: u32,
+    ) -> Result<Option<bool>, StoreError> {
+        let _ = (now, window, cap);
+        Ok(None)
+    }
+
     /// Stores the reference of the ticket filed for a group, replacing any earlier one;
     /// `false` for an unknown fingerprint. The default fails with
     /// [`StoreError::Unavailable`], like [`Store::set_notification`].

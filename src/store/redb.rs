@@ -158,7 +158,7 @@ impl Handle {
 ///
 /// | table | key | value |
 /// |---|---|---|
-/// | `meta` | name | `schema_version`, group counts in all and per status, last maintenance, hour the histogram was pruned before |
+/// | `meta` | name | `schema_version`, group counts in all and per status, last maintenance, hour the histogram was pruned before, the shared notification window and how many were taken in it |
 /// | `groups` | (fingerprint, 0, 0, 0) | binary: count, first and last seen, status, regressed, dropped samples, newest hour and its count, (time, id) of each kept sample, then what never changes: kind, message, level, location, grouping version |
 /// | `groups` | (fingerprint, 2, hour, 0) | occurrences in that hour, for every hour but the newest |
 /// | `groups` | (fingerprint, 3, 0, 0) | JSON of what was notified about it (absent: nothing) |
@@ -517,6 +517,18 @@ impl Store for RedbStore {
                 }
             }
             Ok(found)
+        })
+    }
+
+    /// One write transaction on `meta`, shared by every process that opens the file.
+    fn take_notification_slot(
+        &self,
+        now: OffsetDateTime,
+        window: std::time::Duration,
+        cap: u32,
+    ) -> Result<Option<bool>, StoreError> {
+        self.write(|tables| {
+            notify::take_slot(tables.meta(), now.unix_timestamp(), window, cap).map(Some)
         })
     }
 

@@ -91,6 +91,10 @@ pub(super) const MAINTAINED_AT_KEY: &str = "maintained_at";
 /// The hour before which histograms were pruned: inline hours of groups last seen before it
 /// are empty, and no count is added to those hours any more.
 pub(super) const PRUNED_BEFORE_KEY: &str = "hours_pruned_before";
+/// When the notification window shared by every process began (Unix seconds), and how many
+/// notifications were taken in it (see [`crate::Store::take_notification_slot`]).
+pub(super) const NOTIFY_WINDOW_KEY: &str = "notify.window_start";
+pub(super) const NOTIFY_TAKEN_KEY: &str = "notify.taken";
 
 /// The `meta` key counting groups with `status`.
 pub(super) fn status_key(status: Status) -> &'static str {

@@ -9,7 +9,9 @@
 use ::redb::{ReadableTable, Table};
 
 use super::error::Fail;
-use super::layout::{GroupKey, decode_count, encode_count, row_key};
+use super::layout::{
+    GroupKey, NOTIFY_TAKEN_KEY, NOTIFY_WINDOW_KEY, decode_count, encode_count, row_key,
+};
 use crate::store::{NotificationState, StoreError};
 
 /// (fp, 3, 0, 0) -> JSON of [`NotificationState`].
@@ -99,4 +101,30 @@ pub(super) fn set_ticket(
 ) -> Result<(), Fail> {
     groups.insert(row_key(fp, TICKET_ROW), ticket.as_bytes())?;
     Ok(())
+}
+
+/// Takes one notification from the cap shared through `meta`, in the caller's write
+/// transaction: redb runs one write transaction at a time across processes, so two processes
+/// never both take the last one.
+pub(super) fn take_slot(
+    meta: &mut Table<'_, &'static str, u64>,
+    now: i64,
+    window: std::time::Duration,
+    cap: u32,
+) -> Result<bool, Fail> {
+    let now = u64::try_from(now).unwrap_or(0);
+    let start = meta.get(NOTIFY_WINDOW_KEY)?.map(|v| v.value());
+    let taken = meta.get(NOTIFY_TAKEN_KEY)?.map_or(0, |v| v.value());
+    // A window that began in the future (a clock set back) is over too.
+    let current = start.filter(|&start| start <= now && now - start < window.as_secs().max(1));
+    let taken = match current {
+        Some(_) if taken >= u64::from(cap) => return Ok(false),
+        Some(_) => taken + 1,
+        None => {
+            meta.insert(NOTIFY_WINDOW_KEY, now)?;
+            1
+        }
+    };
+    meta.insert(NOTIFY_TAKEN_KEY, taken)?;
+    Ok(true)
 }
