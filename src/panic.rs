@@ -13,12 +13,7 @@ use crate::shared::{Shared, enter_tracker};
 
 /// The panic's message, as far as its payload is text.
 fn payload_text<'a>(info: &'a PanicHookInfo<'_>) -> &'a str {
-    let payload = info.payload();
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or(crate::panic_echo::NOT_TEXT)
+    crate::panic_echo::payload_text(info.payload())
 }
 
 fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {

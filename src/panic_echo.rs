@@ -20,7 +20,17 @@ const ECHO_PREFIX: &str = "Service panicked: ";
 const ECHO_NOT_TEXT: &str =
     "Service panicked but `CatchPanic` was unable to downcast the panic info";
 /// The message the tracker gives a panic whose payload is not text.
-pub(crate) const NOT_TEXT: &str = "Box<dyn Any>";
+const NOT_TEXT: &str = "Box<dyn Any>";
+
+/// A panic's message, as far as its payload is text (what `panic!` makes: a `&str` or a
+/// `String`), [`NOT_TEXT`] otherwise.
+pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or(NOT_TEXT)
+}
 
 thread_local! {
     /// The message of the panic recorded last on this thread, until an echo takes it.

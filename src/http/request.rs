@@ -160,11 +160,7 @@ impl RequestState {
         if self.captured() {
             return;
         }
-        let text = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or(crate::panic_echo::NOT_TEXT);
+        let text = crate::panic_echo::payload_text(payload);
         crate::panic_echo::note_recorded(text);
         self.capture(|hooks| {
             let mut message = CompactString::default();

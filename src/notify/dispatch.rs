@@ -170,6 +170,33 @@ impl NotifyThread {
     }
 }
 
+/// The window a cap counts in: when it began (monotonic, for its end, and wall clock, for
+/// messages), and how much of the cap was used in it. It begins with the first use.
+#[derive(Default)]
+struct CapWindow {
+    start: Option<(Instant, OffsetDateTime)>,
+    used: u32,
+}
+
+impl CapWindow {
+    /// Whether the window began `length` ago or longer.
+    fn is_over(&self, length: Duration) -> bool {
+        self.start
+            .is_some_and(|(start, _)| start.elapsed() >= length)
+    }
+
+    /// Begins the window at `now` unless it has begun.
+    fn begin(&mut self, now: OffsetDateTime) {
+        self.start.get_or_insert((Instant::now(), now));
+    }
+
+    /// Counts one use, beginning the window if needed.
+    fn count(&mut self, now: OffsetDateTime) {
+        self.begin(now);
+        self.used += 1;
+    }
+}
+
 /// Starts the notifier thread.
 pub(crate) struct Dispatcher {
     store: Arc<dyn Store>,
@@ -188,18 +215,15 @@ pub(crate) struct Dispatcher {
     /// Errors the cap held back in this window, for the digest, in the order they came.
     held: Vec<String>,
     held_set: HashSet<String>,
-    /// When the window began (monotonic and wall clock), and how many were sent in it.
-    window: Option<(Instant, OffsetDateTime)>,
-    sent_in_window: u32,
+    /// The email cap's window: how many notifications about single errors were sent in it.
+    window: CapWindow,
     /// States and ticket references the store failed to keep; written again each round.
     unsaved_states: HashMap<String, NotificationState>,
     unsaved_tickets: HashMap<String, String>,
     /// Failed ticket attempts in a row per error, and when to try again.
     ticket_retry: HashMap<String, (u32, Instant)>,
-    /// When the ticket cap's window began (monotonic and wall clock), and how many tickets
-    /// were filed in it.
-    ticket_window: Option<(Instant, OffsetDateTime)>,
-    tickets_in_window: u32,
+    /// The ticket cap's window: how many tickets were filed in it.
+    ticket_window: CapWindow,
     /// Notifications rejected for good, not tried again for the same reason.
     rejected: HashMap<String, Reason>,
     /// Failed sends (or store reads) in a row, and when to try again.
@@ -252,13 +276,11 @@ impl Dispatcher {
             slots: HashSet::new(),
             held: Vec::new(),
             held_set: HashSet::new(),
-            window: None,
-            sent_in_window: 0,
+            window: CapWindow::default(),
             unsaved_states: HashMap::new(),
             unsaved_tickets: HashMap::new(),
             ticket_retry: HashMap::new(),
-            ticket_window: None,
-            tickets_in_window: 0,
+            ticket_window: CapWindow::default(),
             rejected: HashMap::new(),
             failures: 0,
             next_attempt: Instant::now(),
@@ -368,7 +390,7 @@ impl Dispatcher {
         if let Some(due) = self.scan_due {
             wake = wake.min(due);
         }
-        if let Some((start, _)) = self.window {
+        if let Some((start, _)) = self.window.start {
             let end = start + self.policy.window;
             // A digest waits for the back-off like any send; an empty window just ends.
             wake = wake.min(match self.held.is_empty() {
@@ -468,12 +490,9 @@ impl Dispatcher {
             self.deferred.remove(&fp);
             self.enqueue(fp);
         }
-        let window_over = self
-            .window
-            .is_some_and(|(start, _)| start.elapsed() >= self.policy.window);
+        let window_over = self.window.is_over(self.policy.window);
         if window_over && self.held.is_empty() {
-            self.window = None;
-            self.sent_in_window = 0;
+            self.window = CapWindow::default();
         }
         if Instant::now() < self.next_attempt {
             return;
@@ -483,8 +502,7 @@ impl Dispatcher {
             if !self.send_digest() {
                 return;
             }
-            self.window = None;
-            self.sent_in_window = 0;
+            self.window = CapWindow::default();
         }
         while let Some(fp) = self.pending.pop_front() {
             if Instant::now() < self.next_attempt {
@@ -577,8 +595,7 @@ impl Dispatcher {
         match self.policy.decide(&group, &group.notification, now) {
             Decision::Nothing => true,
             Decision::Wait(_, until) => {
-                let entry = self.deferred.entry(fp.to_owned()).or_insert(until);
-                *entry = (*entry).min(until);
+                self.defer(fp.to_owned(), until);
                 self.shared.stats.lock().deferred += 1;
                 true
             }
@@ -586,10 +603,10 @@ impl Dispatcher {
                 if self.rejected.get(fp) == Some(&reason) {
                     return true;
                 }
-                if self.sent_in_window >= self.policy.max_per_window || !self.take_slot(fp, now) {
+                if self.window.used >= self.policy.max_per_window || !self.take_slot(fp, now) {
                     // The digest comes at the end of the window, which begins here if this
                     // process has sent nothing in it (the shared cap was reached by others).
-                    self.window.get_or_insert((Instant::now(), now));
+                    self.window.begin(now);
                     if self.held_set.insert(fp.to_owned()) {
                         self.held.push(fp.to_owned());
                         self.shared.stats.lock().held_back += 1;
@@ -606,8 +623,7 @@ impl Dispatcher {
                         let Notification::Error(notice) = notice else {
                             return true;
                         };
-                        self.window.get_or_insert((Instant::now(), now));
-                        self.sent_in_window += 1;
+                        self.window.count(now);
                         self.shared.stats.lock().sent += 1;
                         self.remember_sent(&notice.error, now);
                         true
@@ -622,6 +638,12 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Looks at `fp` again at `when`, or earlier if it is due earlier already.
+    fn defer(&mut self, fp: String, when: OffsetDateTime) {
+        let entry = self.deferred.entry(fp).or_insert(when);
+        *entry = (*entry).min(when);
     }
 
     /// Takes a notification for `fp` from the cap the store shares between processes, unless
@@ -686,19 +708,18 @@ impl Dispatcher {
         {
             return;
         }
-        if let Some((start, wall)) = self.ticket_window {
-            if start.elapsed() >= self.policy.window {
-                self.ticket_window = None;
-                self.tickets_in_window = 0;
-            } else if self.tickets_in_window >= self.policy.max_tickets_per_window {
-                // Looked at again when the window ends, like a cooldown.
-                let window =
-                    time::Duration::try_from(self.policy.window).unwrap_or(time::Duration::HOUR);
-                let entry = self.deferred.entry(fp).or_insert(wall + window);
-                *entry = (*entry).min(wall + window);
-                self.shared.stats.lock().tickets_held_back += 1;
-                return;
-            }
+        if self.ticket_window.is_over(self.policy.window) {
+            self.ticket_window = CapWindow::default();
+        }
+        if let Some((_, wall)) = self.ticket_window.start
+            && self.ticket_window.used >= self.policy.max_tickets_per_window
+        {
+            // Looked at again when the window ends, like a cooldown.
+            let window =
+                time::Duration::try_from(self.policy.window).unwrap_or(time::Duration::HOUR);
+            self.defer(fp, wall + window);
+            self.shared.stats.lock().tickets_held_back += 1;
+            return;
         }
         let result = match catch_unwind(AssertUnwindSafe(|| ticketing.create_ticket(group))) {
             Ok(result) => result.map_err(|err| err.to_string()),
@@ -710,9 +731,7 @@ impl Dispatcher {
         match result {
             Ok(reference) => {
                 self.ticket_retry.remove(&fp);
-                self.ticket_window
-                    .get_or_insert((Instant::now(), OffsetDateTime::now_utc()));
-                self.tickets_in_window += 1;
+                self.ticket_window.count(OffsetDateTime::now_utc());
                 self.shared.stats.lock().tickets += 1;
                 if let Err(err) = self.call_store(|store| store.set_ticket(&fp, &reference)) {
                     self.note_error(format!("cannot store the ticket of {fp}: {err}"));
@@ -727,8 +746,7 @@ impl Dispatcher {
                     .insert(fp.clone(), (failures, Instant::now() + wait));
                 let when = OffsetDateTime::now_utc()
                     + time::Duration::try_from(wait).unwrap_or(time::Duration::MINUTE);
-                let entry = self.deferred.entry(fp).or_insert(when);
-                *entry = (*entry).min(when);
+                self.defer(fp, when);
                 let mut stats = self.shared.stats.lock();
                 stats.ticket_failures += 1;
                 stats.last_error = Some(format!("cannot file a ticket: {error}"));
@@ -757,6 +775,7 @@ impl Dispatcher {
         if !due.is_empty() {
             let window_start = self
                 .window
+                .start
                 .map_or_else(OffsetDateTime::now_utc, |(_, wall)| wall);
             let digest = Notification::Digest(DigestNotice {
                 errors: due
