@@ -398,6 +398,20 @@ mod tests {
 
     use super::*;
 
+    /// The only group that `emit` raises under an in-memory tracker made from `builder`.
+    fn only_group(builder: crate::Builder, emit: impl FnOnce()) -> crate::ErrorGroup {
+        let tracker = builder.in_memory().build().expect("tracker builds");
+        let subscriber = tracing_subscriber::registry().with(tracker.layer());
+        tracing::subscriber::with_default(subscriber, emit);
+        assert!(tracker.flush(Duration::from_secs(10)));
+        let page = tracker.errors(1).expect("listing");
+        assert_eq!(page.items.len(), 1);
+        tracker
+            .error(&page.items[0].fingerprint)
+            .expect("reading")
+            .expect("the group exists")
+    }
+
     #[test]
     fn span_state_is_copied_without_memcpy() {
         // Every span with field values builds one on the stack and moves it into the
@@ -407,13 +421,7 @@ mod tests {
 
     #[test]
     fn spans_keep_fields_past_the_inline_ones_and_late_values_replace_earlier_ones() {
-        let tracker = crate::ErrorTracker::builder()
-            .in_memory()
-            .max_value_len(8)
-            .build()
-            .expect("tracker builds");
-        let subscriber = tracing_subscriber::registry().with(tracker.layer());
-        tracing::subscriber::with_default(subscriber, || {
+        let group = only_group(crate::ErrorTracker::builder().max_value_len(8), || {
             let span = tracing::info_span!(
                 "wide",
                 a = 1u64,
@@ -435,13 +443,6 @@ mod tests {
             span.record("i", 10u64);
             tracing::error!("boom");
         });
-        assert!(tracker.flush(Duration::from_secs(10)));
-        let page = tracker.errors(1).expect("listing");
-        assert_eq!(page.items.len(), 1);
-        let group = tracker
-            .error(&page.items[0].fingerprint)
-            .expect("reading")
-            .expect("the group exists");
         let fields = &group.samples[0].spans[0].fields;
         let cut = |s: &str| json!(format!("{s}{}", crate::record::TRUNCATION_MARKER));
         assert_eq!(fields.len(), 9, "{fields:?}");
@@ -468,14 +469,9 @@ mod tests {
 
     #[test]
     fn long_span_values_are_kept_replaced_and_freed() {
-        let tracker = crate::ErrorTracker::builder()
-            .in_memory()
-            .build()
-            .expect("tracker builds");
         let long = "x".repeat(100);
         let longer = "y".repeat(200);
-        let subscriber = tracing_subscriber::registry().with(tracker.layer());
-        tracing::subscriber::with_default(subscriber, || {
+        let group = only_group(crate::ErrorTracker::builder(), || {
             // Values longer than 24 bytes own heap memory: dropped on replace and on close.
             for _ in 0..3 {
                 let span = tracing::info_span!("long", v = long.as_str(), n = 1u64);
@@ -484,12 +480,6 @@ mod tests {
                 tracing::error!("boom");
             }
         });
-        assert!(tracker.flush(Duration::from_secs(10)));
-        let page = tracker.errors(1).expect("listing");
-        let group = tracker
-            .error(&page.items[0].fingerprint)
-            .expect("reading")
-            .expect("the group exists");
         assert_eq!(group.summary.count, 3);
         let fields = &group.samples[0].spans[0].fields;
         assert_eq!(fields["v"], json!(longer));
@@ -499,12 +489,7 @@ mod tests {
     #[test]
     fn a_value_of_another_callsites_field_is_kept_by_name_not_by_index() {
         use tracing::field::Value;
-        let tracker = crate::ErrorTracker::builder()
-            .in_memory()
-            .build()
-            .expect("tracker builds");
-        let subscriber = tracing_subscriber::registry().with(tracker.layer());
-        tracing::subscriber::with_default(subscriber, || {
+        let group = only_group(crate::ErrorTracker::builder(), || {
             let span = tracing::info_span!("own", a = 1u64);
             let other = tracing::info_span!("other", x = tracing::field::Empty);
             let metadata = other.metadata().expect("the span is enabled");
@@ -520,12 +505,6 @@ mod tests {
             let _entered = span.enter();
             tracing::error!("boom");
         });
-        assert!(tracker.flush(Duration::from_secs(10)));
-        let page = tracker.errors(1).expect("listing");
-        let group = tracker
-            .error(&page.items[0].fingerprint)
-            .expect("reading")
-            .expect("the group exists");
         let fields = &group.samples[0].spans[0].fields;
         assert_eq!(fields["a"], 1);
         assert_eq!(fields["x"], "foreign");
