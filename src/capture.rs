@@ -23,13 +23,20 @@ use crate::shared::enter_tracker;
 
 /// Runs `f` with the current dispatcher's tracker, guarded against re-entrance and panics.
 fn with_tracker(f: impl FnOnce(&Dispatch, &Hooks) -> bool) -> bool {
-    let Some(_guard) = enter_tracker() else {
+    // Refused (and counted by the outer capture) when this thread is already capturing:
+    // a call from a captured value's `Display`.
+    let Some(guard) = enter_tracker() else {
         return false;
     };
     let mut f = Some(f);
+    let mut guard = Some(guard);
     tracing::dispatcher::get_default(|dispatch| match (Hooks::of(dispatch), f.take()) {
         (Some(hooks), Some(f)) => {
-            catch_unwind(AssertUnwindSafe(|| f(dispatch, hooks))).unwrap_or(false)
+            let accepted = catch_unwind(AssertUnwindSafe(|| f(dispatch, hooks))).unwrap_or(false);
+            if let Some(guard) = guard.take() {
+                guard.finish(&hooks.shared);
+            }
+            accepted
         }
         _ => false,
     })

@@ -50,7 +50,7 @@
 //!
 //! | placeholder   | matches                                                               |
 //! |---------------|-----------------------------------------------------------------------|
-//! | `<email>`     | e-mail addresses                                                      |
+//! | `<email>`     | e-mail addresses (local part ≤ 64 characters, up to 9 domain labels) |
 //! | `<str>`       | `'...'`, `"..."` and `` `...` `` on one line, at most 200 characters  |
 //! | `<timestamp>` | ISO-8601 / RFC-3339 dates and date-times (`2024-01-31T12:00:00Z`)     |
 //! | `<uuid>`      | UUIDs in the hyphenated form                                          |
@@ -100,15 +100,24 @@ const COMPUTED_DOMAIN: &[u8] = b"computed\0";
 /// Domain prefix of custom fingerprints; must differ from [`COMPUTED_DOMAIN`].
 const CUSTOM_DOMAIN: &[u8] = b"custom\0";
 
-/// The combined pattern of [`parameterize`]. The order of the alternatives matters (see the
-/// module documentation). `-u` makes `\b`, `\B` and the classes ASCII-only, which keeps the
-/// whole search in the fast DFA engines even on non-ASCII text; the quoted-string bodies
-/// switch Unicode back on so that they match whole characters.
-const PATTERN: &str = r#"(?x-u)
+/// The first alternative of [`parameterize`]'s pattern. The order of the alternatives matters
+/// (see the module documentation). `-u` (set in [`pattern`]) makes `\b`, `\B` and the
+/// classes ASCII-only, which keeps the whole search in the fast DFA engines even on non-ASCII
+/// text; the quoted-string bodies switch Unicode back on so that they match whole characters.
+const EMAIL_ALTERNATIVE: &str = r#"
+    # Every alternative that can fail after a long run is bounded in length (RFC 5321's
+    # limits for addresses): the search for the next match then looks at most that far
+    # ahead of it, which keeps the whole scan linear. An unbounded `[...]*@` would rescan
+    # the rest of the text from every position of `1-1-1-...` looking for an `@`.
     (?P<email>
-        \b [A-Za-z0-9] [A-Za-z0-9._%+\-]* @ [A-Za-z0-9\-]+ (?: \.[A-Za-z0-9\-]+ )* \.[A-Za-z]{2,} \b
+        \b [A-Za-z0-9] [A-Za-z0-9._%+\-]{0,63} @
+        [A-Za-z0-9\-]{1,63} (?: \.[A-Za-z0-9\-]{1,63} ){0,7} \.[A-Za-z]{2,63} \b
     )
-  | (?P<str>
+"#;
+
+/// The alternatives after [`EMAIL_ALTERNATIVE`], in order.
+const OTHER_ALTERNATIVES: &str = r#"
+    (?P<str>
         " (?u:[^"\r\n]){0,200} "
       | ` (?u:[^`\r\n]){0,200} `
       | \B' (?u:[^'\r\n]){0,200} '\B
@@ -153,11 +162,21 @@ const PATTERN: &str = r#"(?x-u)
     (?P<int_unit> [A-Za-z]* ) \b
 "#;
 
-/// The compiled [`PATTERN`].
-static PARAMETERS: LazyLock<Regex> = LazyLock::new(|| {
-    // The pattern is a literal that the tests compile, so this cannot fail at run time.
-    Regex::new(PATTERN).expect("the parameterisation pattern is valid")
-});
+/// The whole pattern; without the e-mail alternative for text that has no `@`, where it can
+/// never match (and where its look-ahead would cost the most).
+fn pattern(with_email: bool) -> String {
+    if with_email {
+        format!("(?x-u){EMAIL_ALTERNATIVE}  | {OTHER_ALTERNATIVES}")
+    } else {
+        format!("(?x-u){OTHER_ALTERNATIVES}")
+    }
+}
+
+// The patterns are literals that the tests compile, so this cannot fail at run time.
+static PARAMETERS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&pattern(true)).expect("the parameterisation pattern is valid"));
+static PARAMETERS_WITHOUT_EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&pattern(false)).expect("the parameterisation pattern is valid"));
 
 /// Replaces the variable parts of a message with placeholders.
 ///
@@ -176,14 +195,20 @@ static PARAMETERS: LazyLock<Regex> = LazyLock::new(|| {
 /// assert_eq!(parameterize("utf8 decoding failed"), "utf8 decoding failed");
 /// ```
 pub fn parameterize(message: &str) -> Cow<'_, str> {
-    let may_match = message
-        .bytes()
-        .any(|b| b.is_ascii_digit() || matches!(b, b'"' | b'\'' | b'`' | b'@'));
-    if !may_match {
+    let (mut may_match, mut has_at) = (false, false);
+    for b in message.bytes() {
+        may_match |= b.is_ascii_digit() || matches!(b, b'"' | b'\'' | b'`');
+        has_at |= b == b'@';
+    }
+    if !may_match && !has_at {
         return Cow::Borrowed(message);
     }
-    let replaced =
-        PARAMETERS.replace_all(message, |caps: &Captures<'_>| replacement(message, caps));
+    let regex: &Regex = if has_at {
+        &PARAMETERS
+    } else {
+        &PARAMETERS_WITHOUT_EMAIL
+    };
+    let replaced = regex.replace_all(message, |caps: &Captures<'_>| replacement(message, caps));
     match replaced {
         // Matches whose replacement is the matched text itself still produce an owned copy.
         Cow::Owned(text) if text == message => Cow::Borrowed(message),
@@ -401,8 +426,10 @@ mod tests {
 
     #[test]
     fn pattern_compiles() {
-        assert!(Regex::new(PATTERN).is_ok());
+        assert!(Regex::new(&pattern(true)).is_ok());
+        assert!(Regex::new(&pattern(false)).is_ok());
         assert!(LazyLock::force(&PARAMETERS).captures_len() > 1);
+        assert!(LazyLock::force(&PARAMETERS_WITHOUT_EMAIL).captures_len() > 1);
     }
 
     #[test]

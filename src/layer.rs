@@ -168,23 +168,31 @@ where
         }
     }
 
-    /// Captures `event` unless this thread is already inside the tracker; a panic while
-    /// recording is counted, never passed on. Out of line: most events never get here.
-    #[cold]
-    #[inline(never)]
-    fn capture_guarded(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(_guard) = enter_tracker() else {
-            return;
-        };
-        if catch_unwind(AssertUnwindSafe(|| self.capture_event(event, &ctx))).is_err() {
-            // A user `Debug` impl may panic while its field is recorded; that must not take
-            // down the thread that merely logged it.
+    /// Runs `record` (which formats user values), counting a panic instead of passing it on:
+    /// a `Debug` impl that panics must not take down the thread that merely named it in a
+    /// span. What was recorded before the panic is kept.
+    fn guarded(&self, record: impl FnOnce()) {
+        if catch_unwind(AssertUnwindSafe(record)).is_err() {
             self.hooks
                 .shared
                 .counters
                 .internal_panics
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Captures `event` unless this thread is already inside the tracker; a panic while
+    /// recording is counted, never passed on. Out of line: most events never get here.
+    #[cold]
+    #[inline(never)]
+    fn capture_guarded(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(guard) = enter_tracker() else {
+            return;
+        };
+        // A user `Debug` impl may panic while its field is recorded; that must not take down
+        // the thread that merely logged it.
+        self.guarded(|| self.capture_event(event, &ctx));
+        guard.finish(&self.hooks.shared);
     }
 
     fn capture_event(&self, event: &Event<'_>, ctx: &Context<'_, S>) {
@@ -236,11 +244,13 @@ where
         // costs no lookup; the state is built on the stack and moved into the extension's
         // box, which is cheap at its size (see `SpanState`).
         let mut state = SpanState::default();
-        attrs.record(&mut SpanRecorder::new_span(
-            &mut state.fields,
-            attrs.metadata(),
-            self.hooks.shared.settings.max_value_len,
-        ));
+        self.guarded(|| {
+            attrs.record(&mut SpanRecorder::new_span(
+                &mut state.fields,
+                attrs.metadata(),
+                self.hooks.shared.settings.max_value_len,
+            ));
+        });
         if state.fields.has_no_values() {
             return;
         }
@@ -252,12 +262,16 @@ where
         let Some(span) = ctx.span(id) else { return };
         let limit = self.hooks.shared.settings.max_value_len;
         let metadata = span.metadata();
+        // Recorded under the registry's lock on the span's extensions: a panic escaping
+        // here would poison it, and every later span would panic in the registry.
         state_of(&span, |state| {
-            values.record(&mut SpanRecorder::record(
-                &mut state.fields,
-                metadata,
-                limit,
-            ));
+            self.guarded(|| {
+                values.record(&mut SpanRecorder::record(
+                    &mut state.fields,
+                    metadata,
+                    limit,
+                ));
+            });
         });
     }
 

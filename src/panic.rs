@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::layer::Hooks;
 use crate::occurrence::Level;
 use crate::record::{BoundedWriter, RawLocation, RawOccurrence};
-use crate::shared::{Shared, enter_tracker};
+use crate::shared::{Shared, enter_tracker, is_tracker_thread};
 
 /// The panic's message, as far as its payload is text.
 fn payload_text<'a>(info: &'a PanicHookInfo<'_>) -> &'a str {
@@ -50,9 +50,10 @@ pub(crate) fn install(shared: Arc<Shared>) {
     std::panic::set_hook(Box::new(move |info| {
         // No guard means the panic comes from inside the tracker (the worker, or a capture
         // that panicked): capturing it again could loop, so it only reaches the old hook.
-        if let Some(guard) = enter_tracker() {
+        // Checked first: a panic inside a capture is counted as such, not as a refused capture.
+        if let Some(guard) = (!is_tracker_thread()).then(enter_tracker).flatten() {
             let captured = catch_unwind(AssertUnwindSafe(|| capture_panic(&shared, info))).is_ok();
-            drop(guard);
+            guard.finish(&shared);
             if captured {
                 shared.flush(shared.settings.panic_flush_timeout);
             }

@@ -342,9 +342,17 @@ impl<'a> BoundedWriter<'a> {
         args: fmt::Arguments<'_>,
     ) -> bool {
         let mut writer = BoundedWriter::new(out, limit);
-        // Our `write_str` never fails; an error can only come from a user `Display`/`Debug`
-        // impl, in which case what was written so far is kept.
-        let _ = writer.write_fmt(args);
+        // An error is ours (the limit is reached) or a user impl's; either way what was
+        // written so far is kept. An impl that unwraps its writes panics on our error: past
+        // the limit that panic is the cut, not a failure of the value.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = writer.write_fmt(args);
+        }));
+        if let Err(panic) = written
+            && !writer.truncated
+        {
+            std::panic::resume_unwind(panic);
+        }
         let truncated = writer.truncated;
         if truncated {
             out.push_str(TRUNCATION_MARKER);
@@ -354,15 +362,18 @@ impl<'a> BoundedWriter<'a> {
 }
 
 impl fmt::Write for BoundedWriter<'_> {
+    /// Fails once the limit is reached: `Debug` and `Display` impls (derived ones, and std's
+    /// for collections) stop at their next write, so a 10 MB value or a deeply nested
+    /// structure costs what the limit allows, not what the value holds.
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let room = self.limit.saturating_sub(self.out.len());
         if s.len() <= room {
             self.out.push_str(s);
-        } else {
-            self.truncated = true;
-            self.out.push_str(&s[..s.floor_char_boundary(room)]);
+            return Ok(());
         }
-        Ok(())
+        self.truncated = true;
+        self.out.push_str(&s[..s.floor_char_boundary(room)]);
+        Err(fmt::Error)
     }
 }
 
@@ -431,16 +442,39 @@ pub(crate) fn error_kind(error: &(dyn Error + 'static)) -> Cow<'static, str> {
         };
     }
     std_error_types!(known);
-    let mut debug = CompactString::default();
-    BoundedWriter::write_bounded(&mut debug, 256, format_args!("{error:?}"));
-    let name: String = debug
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-        .collect();
-    if name.is_empty() {
+    let mut name = LeadingIdentifier::default();
+    // Fails as soon as the identifier ends, which stops the `Debug` impl there: a derived
+    // `Debug` of an error holding its source would otherwise format (and recurse into) the
+    // whole chain, thousands of links deep for a hostile one.
+    let _ = write!(name, "{error:?}");
+    if name.text.is_empty() {
         Cow::Borrowed("error")
     } else {
-        Cow::Owned(name)
+        Cow::Owned(name.text.into_string())
+    }
+}
+
+/// A `fmt::Write` sink that keeps the leading identifier (`Outer`, `io::ErrorKind`) of what
+/// is written and fails at the first character after it, or past [`MAX_KIND_LEN`].
+#[derive(Default)]
+struct LeadingIdentifier {
+    text: CompactString,
+}
+
+/// Longest kind taken from a `Debug` text.
+const MAX_KIND_LEN: usize = 256;
+
+impl fmt::Write for LeadingIdentifier {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if !(c.is_alphanumeric() || c == '_' || c == ':')
+                || self.text.len() + c.len_utf8() > MAX_KIND_LEN
+            {
+                return Err(fmt::Error);
+            }
+            self.text.push(c);
+        }
+        Ok(())
     }
 }
 

@@ -43,6 +43,8 @@ pub(crate) struct Counters {
     pub internal_panics: AtomicU64,
     /// Samples let go by the worker (the buffer counts its own).
     pub dropped_samples: AtomicU64,
+    /// Captures dropped because they were raised while this thread was already capturing.
+    pub reentrant: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -128,13 +130,17 @@ thread_local! {
     /// True while this thread is inside the tracker (capturing, or the worker itself), so that
     /// nothing the tracker does can be captured again.
     static IN_TRACKER: Cell<bool> = const { Cell::new(false) };
+    /// Captures refused on this thread by [`enter_tracker`] since the outer guard was taken;
+    /// the guard's owner adds them to its tracker's count ([`TrackerGuard::finish`]).
+    static REFUSED: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Marks the current thread as inside the tracker until the guard drops; `None` when it
-/// already is (a re-entrant call that must do nothing).
+/// already is (a re-entrant call that must do nothing, and is counted).
 pub(crate) fn enter_tracker() -> Option<TrackerGuard> {
     IN_TRACKER.with(|flag| {
         if flag.get() {
+            REFUSED.with(|n| n.set(n.get() + 1));
             None
         } else {
             flag.set(true);
@@ -156,8 +162,25 @@ pub(crate) fn mark_tracker_thread() {
 /// See [`enter_tracker`].
 pub(crate) struct TrackerGuard(());
 
+impl TrackerGuard {
+    /// Leaves the tracker, adding the captures refused inside (a `capture_*` call in the
+    /// `Display` of a captured value) to `shared`'s count.
+    pub(crate) fn finish(self, shared: &Shared) {
+        let refused = REFUSED.with(|n| n.replace(0));
+        if refused > 0 {
+            shared
+                .counters
+                .reentrant
+                .fetch_add(refused, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Drop for TrackerGuard {
     fn drop(&mut self) {
+        // A guard left without `finish` (its tracker out of reach) lets its count go rather
+        // than hand it to the next capture.
+        REFUSED.with(|n| n.set(0));
         IN_TRACKER.with(|flag| flag.set(false));
     }
 }

@@ -419,8 +419,12 @@ pub struct TrackerStats {
     pub last_hook_error: Option<String>,
     /// What the notifier thread did (all zero without notifier or ticketing).
     pub notifications: NotificationStats,
-    /// Panics caught inside the tracker itself (a bug, or a panicking `Debug` impl).
+    /// Panics caught inside the tracker itself (a bug, or a panicking `Debug` or `Display`
+    /// impl of an event's or a span's field).
     pub internal_panics: u64,
+    /// Captures dropped because they were raised while the same thread was capturing: an
+    /// `error!` or `capture_*` call inside the `Display` or `Debug` of a captured value.
+    pub reentrant_captures: u64,
 }
 
 struct Handle {
@@ -595,6 +599,7 @@ impl ErrorTracker {
                     .notify
                     .as_ref()
                     .map_or(0, |n| n.shared.internal_panics.load(Ordering::Relaxed)),
+            reentrant_captures: counters.reentrant.load(Ordering::Relaxed),
         }
     }
 }

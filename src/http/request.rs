@@ -176,10 +176,11 @@ impl RequestState {
 
     /// Captures what `build` makes inside the request span, guarded like every capture.
     fn capture(&self, build: impl FnOnce(&Hooks) -> RawOccurrence) {
-        let Some(_guard) = enter_tracker() else {
+        let Some(guard) = enter_tracker() else {
             return;
         };
         let mut build = Some(build);
+        let mut guard = Some(guard);
         self.span.with_subscriber(|(id, dispatch)| {
             if let (Some(hooks), Some(build)) = (Hooks::of(dispatch), build.take()) {
                 let captured = catch_unwind(AssertUnwindSafe(|| {
@@ -191,6 +192,9 @@ impl RequestState {
                         .counters
                         .internal_panics
                         .fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(guard) = guard.take() {
+                    guard.finish(&hooks.shared);
                 }
             }
         });
