@@ -132,8 +132,9 @@ fn server_error_is_recorded_with_the_masked_request_context() {
     assert_eq!(query["q"], "rust");
     assert_eq!(query["page"], "2");
     assert_eq!(query["access_token"], MASK);
+    // Cookie values are credentials whatever their names: only the names are kept.
     let cookies = &sample.extras["http.jar"];
-    assert_eq!(cookies["theme"], "dark");
+    assert_eq!(cookies["theme"], MASK);
     assert_eq!(cookies["sessionid"], MASK);
 
     let stored = text_of(group);
@@ -680,4 +681,43 @@ fn a_scope_set_on_the_request_span_adds_to_the_request_context() {
     assert_eq!(sample.extras["http.query"]["step"], "pay");
     assert!(sample.extras["http.headers"].get("host").is_some());
     assert_eq!(sample.user, Some(serde_json::json!({"id": 7})));
+}
+
+#[test]
+fn paths_are_bounded_and_their_secrets_hidden() {
+    let config: Config =
+        toml::from_str("[http]\ncapture_statuses = [\"500-599\", \"404\"]\n").expect("toml");
+    let server = Server::start(ErrorTracker::builder().config(&config), app);
+    // Tokens in the place of a secret, or shaped like one, on routes no template names.
+    assert_eq!(server.get("/reset-password/p-secret-reset-link"), Some(404));
+    assert_eq!(server.get("/share/Zk3qT9xLm2VbW8aR4nYd"), Some(404));
+    // A hostile path: 60 KB of `1-1-1-...` is cut before anything runs over it.
+    let hostile = format!("/x/{}", "1-".repeat(30_000));
+    assert_eq!(server.get(&hostile), Some(404));
+    let groups = server.groups();
+    assert_eq!(groups.len(), 3, "{groups:#?}");
+    for group in &groups {
+        let path = request_span(&group.samples[0]).fields["http.path"]
+            .as_str()
+            .expect("a text path")
+            .to_owned();
+        assert!(path.len() <= 1024, "{}", path.len());
+        assert!(group.summary.message.len() < 1200);
+        let stored = text_of(group);
+        for secret in ["p-secret-reset-link", "Zk3qT9xLm2VbW8aR4nYd"] {
+            assert!(!stored.contains(secret), "{secret} stored: {stored}");
+        }
+    }
+    let mut messages: Vec<&str> = groups.iter().map(|g| g.summary.message.as_str()).collect();
+    messages.sort();
+    assert_eq!(
+        messages[0],
+        format!("GET /reset-password/{MASK} answered 404 Not Found")
+    );
+    assert_eq!(
+        messages[1],
+        format!("GET /share/{MASK} answered 404 Not Found")
+    );
+    // Past 32 characters a segment is hidden as a possible credential.
+    assert_eq!(messages[2], format!("GET /x/{MASK} answered 404 Not Found"));
 }

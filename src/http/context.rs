@@ -143,8 +143,13 @@ pub(crate) fn form(pairs: &[u8]) -> Value {
     map.into_value()
 }
 
-/// The cookies of every `Cookie` header, by name; `None` when there are none.
-pub(crate) fn cookies(headers: &HeaderMap) -> Option<Value> {
+/// The names of the cookies of every `Cookie` header, each with `mask` for its value; `None`
+/// when there are none.
+///
+/// Cookie values are credentials by default: session ids go by any name (`sid`,
+/// `PHPSESSID`, `connect.sid`, `jwt`, `remember_me`, ...), so no list of names could tell
+/// which ones to hide. Which cookies a failing request carried is kept.
+pub(crate) fn cookies(headers: &HeaderMap, mask: &str) -> Option<Value> {
     let mut map = BoundedMap::with_capacity(8);
     let mut any = false;
     for header in headers.get_all(header::COOKIE) {
@@ -155,8 +160,8 @@ pub(crate) fn cookies(headers: &HeaderMap) -> Option<Value> {
                 continue;
             }
             any = true;
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            map.insert(name.trim(), value.trim().trim_matches('"'));
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            map.insert(name.trim(), mask);
         }
     }
     any.then(|| map.into_value())
@@ -217,10 +222,25 @@ mod tests {
             HeaderValue::from_static("theme=dark; sessionid=s3"),
         );
         map.append("cookie", HeaderValue::from_static("lang=\"en\""));
-        let value = cookies(&map).unwrap();
-        assert_eq!(value["theme"], "dark");
-        assert_eq!(value["sessionid"], "s3");
-        assert_eq!(value["lang"], "en");
-        assert!(cookies(&HeaderMap::new()).is_none());
+        map.append(
+            "cookie",
+            HeaderValue::from_static("sid=1; PHPSESSID=2; connect.sid=3; jwt=4; remember_me=5"),
+        );
+        let value = cookies(&map, "###").unwrap();
+        let names = [
+            "theme",
+            "sessionid",
+            "lang",
+            "sid",
+            "PHPSESSID",
+            "connect.sid",
+            "jwt",
+            "remember_me",
+        ];
+        assert_eq!(value.as_object().unwrap().len(), names.len());
+        for name in names {
+            assert_eq!(value[name], "###", "{name}");
+        }
+        assert!(cookies(&HeaderMap::new(), "###").is_none());
     }
 }

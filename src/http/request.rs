@@ -18,6 +18,7 @@ use super::HttpSettings;
 use super::context;
 use crate::fingerprint::parameterize;
 use crate::layer::{CaptureContext, Hooks};
+use crate::mask::Masking;
 use crate::occurrence::Level;
 use crate::record::{BoundedWriter, RawLocation, RawOccurrence, RawValue, bounded_copy};
 use crate::scope::Scope;
@@ -41,6 +42,8 @@ pub(crate) struct RequestState {
     method: Method,
     /// The route template, when the framework gave one.
     route: Option<CompactString>,
+    /// The path as recorded: bounded, secrets hidden.
+    masked_path: CompactString,
 }
 
 impl RequestState {
@@ -73,12 +76,14 @@ impl RequestState {
         // Only values that are safe in any log line are span fields (the `fmt` layer prints
         // them); headers, query and cookies go to the capture context, which only the
         // tracker reads.
+        // The path is recorded with its secrets hidden (see `masked_path`), once the
+        // tracker's masking is at hand.
         let span = tracing::error_span!(
             target: TARGET,
             "http_request",
             http.method = request.method().as_str(),
             http.host = host,
-            http.path = path,
+            http.path = Empty,
             http.route = route,
             http.request_id = Empty,
             http.client_addr = Empty,
@@ -86,9 +91,11 @@ impl RequestState {
         );
         // The headers and query are kept as they are (shared bytes, no parsing) and turned
         // into extras only if an error is captured inside the request: most requests succeed.
+        let mut masked = None;
         let context = span
             .with_subscriber(|(id, dispatch)| {
                 let hooks = Hooks::of(dispatch)?;
+                masked = Some(masked_path(path, &*hooks.shared.masking));
                 let context = Arc::new(RequestContext {
                     shared: hooks.shared.clone(),
                     headers: headers.clone(),
@@ -101,6 +108,8 @@ impl RequestState {
                 Some(context)
             })
             .flatten()?;
+        let masked = masked.unwrap_or_default();
+        span.record("http.path", masked.as_str());
         if let Some(id) = context::request_id(headers) {
             span.record("http.request_id", id);
         }
@@ -115,6 +124,7 @@ impl RequestState {
             settings: settings.clone(),
             method: request.method().clone(),
             route: route.map(|route| bounded_copy(route, MAX_ROUTE_LEN).0),
+            masked_path: masked,
         })
     }
 
@@ -134,7 +144,7 @@ impl RequestState {
         // here rather than for every request, since it runs a regex.
         let route = match &self.route {
             Some(route) => route.clone(),
-            None => bounded_copy(&parameterize(self.context.uri.path()), MAX_ROUTE_LEN).0,
+            None => CompactString::from(parameterize(&self.masked_path)),
         };
         let message = format_compact!("{} {} answered {}", self.method, route, status);
         // Method, route template and status, not the raw path: `/users/1` and `/users/2`
@@ -225,9 +235,9 @@ impl RequestContext {
         if let Some(query) = self.uri.query() {
             extras.insert("http.query".to_owned(), context::query(query));
         }
-        if let Some(cookies) = context::cookies(&self.headers) {
+        if let Some(cookies) = context::cookies(&self.headers, mask) {
             // Not `http.cookies`: the default masked key `cookie` would hide the whole map,
-            // where each cookie is to be masked by its own name.
+            // where the names are kept.
             extras.insert("http.jar".to_owned(), cookies);
         }
         scope
@@ -243,6 +253,43 @@ impl CaptureContext for RequestContext {
                 .clone(),
         )
     }
+}
+
+/// The request path as the tracker records it: cut to [`MAX_ROUTE_LEN`] (before anything
+/// runs over it, so that a 64 KB path costs what a 1 KB one does), with each segment that
+/// sits in a secret's place or looks like a secret replaced by the mask.
+///
+/// A segment after one whose name is a sensitive key (`/reset-password/<token>`,
+/// `/api/token/<token>`) is hidden, and so is any segment that looks like a credential: 16
+/// or more characters of a token alphabet mixing letters and digits, or 32 or more of any.
+/// Ids stay (`/users/7`): grouping parameterises them separately.
+fn masked_path(path: &str, masking: &dyn Masking) -> CompactString {
+    let path = &path[..path.floor_char_boundary(MAX_ROUTE_LEN)];
+    let mut out = CompactString::with_capacity(path.len());
+    let mut after_sensitive = false;
+    for (n, segment) in path.split('/').enumerate() {
+        if n > 0 {
+            out.push('/');
+        }
+        if !segment.is_empty() && (after_sensitive || looks_like_credential(segment)) {
+            out.push_str(masking.mask_with());
+            after_sensitive = false;
+            continue;
+        }
+        after_sensitive = !segment.is_empty() && masking.is_sensitive_key(segment);
+        out.push_str(segment);
+    }
+    out
+}
+
+/// A path segment shaped like a token, a key or a signature rather than a name.
+fn looks_like_credential(segment: &str) -> bool {
+    let token_alphabet = segment
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'%'));
+    let has_digit = segment.bytes().any(|b| b.is_ascii_digit());
+    let has_letter = segment.bytes().any(|b| b.is_ascii_alphabetic());
+    segment.len() >= 32 || (token_alphabet && has_digit && has_letter && segment.len() >= 16)
 }
 
 /// Where the middleware's own occurrences come from: no file or line, the middleware's
