@@ -127,3 +127,110 @@ fn a_panicking_masking_falls_back_to_the_default_and_is_counted() {
     assert_eq!(sample.fields["password"], MASK);
     assert!(tracker.stats().hook_panics >= 1, "{:?}", tracker.stats());
 }
+
+/// Each way a secret reached the store in clear: `(field value, secret it holds)`. Every
+/// secret is made of `S3cr3t` so that one search finds any leak.
+fn hostile_values(limit: usize) -> Vec<(&'static str, String)> {
+    let big_json = format!(
+        r#"{{"padding":"{}","password":"S3cr3t-json"}}"#,
+        "p".repeat(limit)
+    );
+    vec![
+        // Cut at the limit before masking: JSON that no longer parses, a URL password and a
+        // card number straddling the cut.
+        ("json_over_limit", big_json),
+        (
+            "url_at_cut",
+            format!(
+                "{}postgres://app:S3cr3tS3cr3tS3cr3t@db/x",
+                "u".repeat(limit - 20)
+            ),
+        ),
+        (
+            "card_at_cut",
+            format!("{}4242 4242 4242 4242", "c".repeat(limit - 10)),
+        ),
+        // Query strings inside any value.
+        (
+            "referer",
+            "https://app.example/cb?access_token=S3cr3t-q1&x=1".into(),
+        ),
+        ("x-original-url", "/login?next=/&token=S3cr3t-q2".into()),
+        ("url", "https://api.example/v1?password=S3cr3t-q3".into()),
+        // JSON that a plain parse rejects.
+        ("ndjson", "{\"a\":1}\n{\"secret\":\"S3cr3t-nd\"}".into()),
+        ("bom", "\u{feff}{\"password\":\"S3cr3t-bom\"}".into()),
+        ("double", r#""{\"password\":\"S3cr3t-dbl\"}""#.into()),
+        ("prefixed", "payload={\"api_key\":\"S3cr3t-pre\"}".into()),
+        // URL credentials with `#`, `/` or `?` in the password.
+        ("dsn_hash", "redis://u:S3cr3t#x@cache:6379/0".into()),
+        ("dsn_slash", "mysql://u:S3cr3t/x@db/app".into()),
+        ("dsn_query", "amqp://u:S3cr3t?x@mq".into()),
+        // Bearer variants and other schemes.
+        ("b1", "bearer:S3cr3tB1".into()),
+        ("b2", "bearer=S3cr3tB2".into()),
+        ("b3", "GET /x?h=Bearer%20S3cr3tB3".into()),
+        ("b4", "Bearer \"S3cr3tB4\"".into()),
+        ("b5", "Authorization: token S3cr3tB5".into()),
+    ]
+}
+
+#[test]
+fn secrets_in_every_known_disguise_are_masked() {
+    let limit = 512;
+    let values = hostile_values(limit);
+    let (_tracker, groups) = run(common::builder().max_value_len(limit), || {
+        let span = info_span!("request", url = tracing::field::Empty);
+        span.record("url", "/reset?token=S3cr3t-span");
+        let _entered = span.enter();
+        let _scope = error_tracker::configure_scope(|s| {
+            for (name, value) in &values {
+                s.set_extra(*name, value);
+            }
+        });
+        error!(
+            card = 4242424242424242u64,
+            card_i64 = 4111111111111111i64,
+            referer = "https://h/?token=S3cr3t-field",
+            pwd = "S3cr3t-pwd",
+            pin = 1234,
+            cvv = 123,
+            otp = "S3cr3t-otp",
+            jwt = "S3cr3t-jwt",
+            x_hub_signature = "sha256=S3cr3t-sig",
+            "failed: {}",
+            values[0].1
+        );
+    });
+    let sample = &single(&groups).samples[0];
+    let stored = serde_json::to_string(sample).unwrap();
+    for needle in [
+        "S3cr3t",
+        "4242424242424242",
+        "4111111111111111",
+        "4242 4242",
+    ] {
+        assert!(!stored.contains(needle), "{needle} leaked: {stored}");
+    }
+    assert_eq!(sample.fields["card"], MASK);
+    assert_eq!(sample.fields["pin"], MASK);
+    // What is not a secret stays readable.
+    assert!(sample.extras["referer"].as_str().unwrap().contains("&x=1"));
+    assert!(
+        sample.extras["dsn_hash"]
+            .as_str()
+            .unwrap()
+            .ends_with("@cache:6379/0")
+    );
+}
+
+#[test]
+fn masking_twice_changes_nothing() {
+    let masking = error_tracker::DefaultMasking::default();
+    for (_, value) in hostile_values(64) {
+        let once = masking.scrub_text(&value).into_owned();
+        let twice = masking.scrub_text(&once).into_owned();
+        assert_eq!(once, twice, "{value:?}");
+        assert!(!once.contains("S3cr3t") || value.len() > 64, "{once:?}");
+    }
+}

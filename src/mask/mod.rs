@@ -19,6 +19,9 @@ use regex::{Regex, RegexSet};
 use serde_json::Value;
 
 use crate::occurrence::{FieldMap, Occurrence};
+use crate::record::TRUNCATION_MARKER;
+
+mod pairs;
 
 /// How deep the walk goes into nested objects and arrays. Anything deeper is replaced by the
 /// mask as a whole: hiding is the safe side, and the bound keeps the recursion off the end of
@@ -39,10 +42,18 @@ pub trait Masking: Send + Sync + 'static {
 
     /// Hides sensitive values inside free text (message, string values...).
     ///
-    /// Default: [`scrub_sensitive_values`]`(text, self.mask_with())`. Return
-    /// [`Cow::Borrowed`] when nothing was hidden so the walk can skip the write.
+    /// Default: [`scrub_sensitive_values`]`(text, self.mask_with())`, then the value of
+    /// every `key=value`, `key: value` and `"key": value` pair in the text whose key
+    /// [`is_sensitive_key`](Masking::is_sensitive_key) names (query strings, JSON no parser
+    /// accepts, `logfmt`, headers quoted in a message). Return [`Cow::Borrowed`] when nothing
+    /// was hidden so the walk can skip the write.
     fn scrub_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        scrub_sensitive_values(text, self.mask_with())
+        let scrubbed = scrub_sensitive_values(text, self.mask_with());
+        let is_sensitive = |key: &str| self.is_sensitive_key(key);
+        match pairs::mask_pairs(&scrubbed, self.mask_with(), &is_sensitive) {
+            Some(masked) => Cow::Owned(masked),
+            None => scrubbed,
+        }
     }
 
     /// Masks a whole occurrence in place.
@@ -61,6 +72,11 @@ pub trait Masking: Send + Sync + 'static {
 /// while `username`, `email` and `id` are not. Being a substring rule, `auth` also matches
 /// `authorization` (wanted) and `author` (accepted: hiding too much is the safe side).
 ///
+/// Configured keys of three characters or fewer (`pin`, `otp`, `cvv`, `pwd`, `jwt`) match
+/// whole words of a key only, where words are separated by `-`, `_`, `.`, blanks, a change
+/// from lower to upper case or between letters and digits: `pin`, `user_pin`, `pinCode` and
+/// `PIN2` are sensitive, `shipping` and `spinner` are not.
+///
 /// An empty key list turns key masking off; values are still scrubbed.
 #[derive(Clone, Debug)]
 pub struct DefaultMasking {
@@ -68,6 +84,8 @@ pub struct DefaultMasking {
     /// `keys` normalised once here rather than on every lookup; empty results are dropped
     /// because an empty fragment would make every key sensitive.
     normalized: Vec<String>,
+    /// The short keys, lower-cased, matched against whole words only.
+    words: Vec<String>,
     mask_with: String,
 }
 
@@ -86,6 +104,15 @@ impl DefaultMasking {
         "privatekey",
         "session",
         "cookie",
+        "pwd",
+        "pass",
+        "pin",
+        "cvv",
+        "otp",
+        "jwt",
+        "bearer",
+        "access_key",
+        "signature",
     ];
 
     /// The replacement text used by [`DefaultMasking::default`] (13 asterisks).
@@ -99,14 +126,19 @@ impl DefaultMasking {
         S: AsRef<str>,
     {
         let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
-        let normalized = keys
-            .iter()
-            .map(|k| normalize_key(k))
-            .filter(|k| !k.is_empty())
-            .collect();
+        let (mut normalized, mut words) = (Vec::new(), Vec::new());
+        for key in &keys {
+            let key = normalize_key(key);
+            match key.chars().count() {
+                0 => {}
+                1..=MAX_WORD_KEY_LEN => words.push(key),
+                _ => normalized.push(key),
+            }
+        }
         DefaultMasking {
             keys,
             normalized,
+            words,
             mask_with: mask_with.into(),
         }
     }
@@ -126,6 +158,9 @@ impl Default for DefaultMasking {
 
 impl Masking for DefaultMasking {
     fn is_sensitive_key(&self, key: &str) -> bool {
+        if !self.words.is_empty() && self.has_word(key) {
+            return true;
+        }
         if self.normalized.is_empty() {
             return false;
         }
@@ -149,7 +184,45 @@ impl Masking for DefaultMasking {
     }
 }
 
+/// Configured keys up to this many characters match whole words only (see [`DefaultMasking`]).
+const MAX_WORD_KEY_LEN: usize = 3;
+
 impl DefaultMasking {
+    /// True when a word of `key` (see [`DefaultMasking`]) is one of the short keys.
+    fn has_word(&self, key: &str) -> bool {
+        let mut start = 0;
+        let mut previous: Option<char> = None;
+        for (at, c) in key.char_indices() {
+            let boundary = match previous {
+                None => false,
+                Some(p) => {
+                    is_key_separator(c)
+                        || c.is_whitespace()
+                        || (p.is_lowercase() && c.is_uppercase())
+                        || (p.is_alphabetic() != c.is_alphabetic() && !is_key_separator(p))
+                }
+            };
+            if boundary {
+                if self.is_word(&key[start..at]) {
+                    return true;
+                }
+                start = at;
+            }
+            previous = Some(c);
+        }
+        self.is_word(&key[start..])
+    }
+
+    fn is_word(&self, word: &str) -> bool {
+        let word = word.trim_matches(|c: char| is_key_separator(c) || c.is_whitespace());
+        // Longer words cannot equal a short key: no lower-casing for them.
+        word.chars().count() <= MAX_WORD_KEY_LEN
+            && self
+                .words
+                .iter()
+                .any(|w| word.chars().flat_map(char::to_lowercase).eq(w.chars()))
+    }
+
     fn contains_any(&self, haystack: &[u8]) -> bool {
         self.normalized.iter().any(|needle| {
             let needle = needle.as_bytes();
@@ -176,11 +249,16 @@ fn normalize_key(key: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Value scrubbing
 
-/// `scheme://user:password@`: group 3 is the password. The password may itself contain `@`
-/// (people paste unencoded ones), so it runs up to the last `@` before the path.
-const URL_PATTERN: &str = r"([A-Za-z][A-Za-z0-9+.\-]*://)([^\s:/?#@]*):([^\s/?#]+)@";
+/// `scheme://user:password@host`: group 3 is the password. People paste unencoded passwords,
+/// so it may hold any of `@ # / ?`: it runs up to the first `@` that a host name (and an
+/// optional port) follows, up to the end of the authority. At most 256 characters, which
+/// bounds how far the search looks ahead.
+const URL_PATTERN: &str = r#"([A-Za-z][A-Za-z0-9+.\-]*://)([^\s:/?#@]*):(\S{1,256}?)@(?:[^\s/?#@:\[\]"'<>,;()]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:[/?#\s"'<>)\],;]|$)"#;
 /// `Bearer <token>` / `Basic <credentials>`: group 1 is the scheme, group 3 the credentials.
-const AUTH_PATTERN: &str = r"(?i)\b(bearer|basic)([ \t]+)([A-Za-z0-9\-._~+/]+=*)";
+/// The scheme may be followed by blanks, `:` or `=` (`bearer:T`, `bearer=T`), an encoded
+/// blank (`Bearer%20T`, `Bearer+T`), and the credentials may be quoted (`Bearer "T"`).
+const AUTH_PATTERN: &str =
+    r#"(?i)\b(bearer|basic)((?:[ \t]+|[ \t]*[:=][ \t]*|%20|\+)"?)([A-Za-z0-9\-._~+/]+=*)"#;
 /// A maximal run of digit groups separated by single spaces or dashes.
 const DIGIT_RUN_PATTERN: &str = r"[0-9]+(?:[ -][0-9]+)*";
 /// At least 13 digits in one run: the shortest card number.
@@ -291,7 +369,24 @@ impl<'t> Rewriter<'t> {
 fn scrub_urls(text: &str, mask_with: &str) -> Option<String> {
     let mut rewriter = Rewriter::new(text);
     for caps in URL_RE.captures_iter(text) {
-        if let Some(password) = caps.get(3) {
+        let Some(password) = caps.get(3) else {
+            continue;
+        };
+        // `https://host:8080/path?mail=a@b`: a port and a path, not a user and a password.
+        let is_port = password
+            .as_str()
+            .split(['/', '?', '#'])
+            .next()
+            .is_some_and(|port| {
+                (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit())
+            })
+            && password.as_str().len()
+                > password
+                    .as_str()
+                    .split(['/', '?', '#'])
+                    .next()
+                    .map_or(0, str::len);
+        if !is_port {
             rewriter.replace(password.range(), mask_with);
         }
     }
@@ -436,12 +531,83 @@ pub fn mask_occurrence<M: Masking + ?Sized>(masking: &M, occurrence: &mut Occurr
 
 /// Returns whether `text` was changed.
 fn scrub_in_place<M: Masking + ?Sized>(masking: &M, text: &mut String) -> bool {
+    let cut = mask_cut_tail(text, masking.mask_with());
     let scrubbed = match masking.scrub_text(text) {
-        Cow::Borrowed(_) => return false,
+        Cow::Borrowed(_) => return cut,
         Cow::Owned(scrubbed) => scrubbed,
     };
     *text = scrubbed;
     true
+}
+
+/// Hides the tail of a value that was cut at the length limit (it ends with the truncation
+/// marker): the cut may have split a secret so that no rule recognises what is left of it
+/// (`postgres://app:hunt`, `4111 1111 1111 11`, a JSON string that no longer parses). The
+/// last run of token characters before the marker is replaced by `mask`, together with the
+/// digit groups before it. Returns whether `text` was changed.
+fn mask_cut_tail(text: &mut String, mask: &str) -> bool {
+    let Some(body) = text.strip_suffix(TRUNCATION_MARKER) else {
+        return false;
+    };
+    let bytes = body.as_bytes();
+    let is_token = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'+' | b'/'
+                    | b'='
+                    | b'_'
+                    | b'%'
+                    | b'.'
+                    | b':'
+                    | b'@'
+                    | b'~'
+                    | b'-'
+                    | b'#'
+                    | b'?'
+                    | b'&'
+            )
+    };
+    let mut start = bytes.len();
+    while start > 0 && (is_token(bytes[start - 1]) || bytes[start - 1] >= 0x80) {
+        start -= 1;
+    }
+    // Digit groups separated by single blanks or dashes: a card number cut in its middle.
+    loop {
+        let mut i = start;
+        if i >= 2 && bytes[i - 1] == b' ' && bytes[i - 2].is_ascii_digit() {
+            i -= 1;
+            while i > 0 && bytes[i - 1].is_ascii_digit() {
+                i -= 1;
+            }
+            start = i;
+        } else {
+            break;
+        }
+    }
+    while start < bytes.len() && !body.is_char_boundary(start) {
+        start += 1;
+    }
+    if start == bytes.len() || body[start..] == *mask {
+        return false;
+    }
+    let mut out = String::with_capacity(start + mask.len() + TRUNCATION_MARKER.len());
+    out.push_str(&body[..start]);
+    out.push_str(mask);
+    out.push_str(TRUNCATION_MARKER);
+    *text = out;
+    true
+}
+
+/// A JSON number that is a card number (13 to 19 digits passing the Luhn check), as
+/// `card = 4242424242424242u64` records one.
+fn is_card_number(number: &serde_json::Number) -> bool {
+    let digits = match (number.as_u64(), number.as_i64()) {
+        (Some(n), _) => n.to_string(),
+        (None, Some(n)) => n.unsigned_abs().to_string(),
+        _ => return false,
+    };
+    (MIN_CARD_DIGITS..=MAX_CARD_DIGITS).contains(&digits.len()) && luhn_valid(&digits)
 }
 
 /// Returns whether anything in `map` was changed.
@@ -468,6 +634,7 @@ fn mask_value<M: Masking + ?Sized>(masking: &M, value: &mut Value, depth: usize)
             mask_value(masking, item, depth + 1) | changed
         }),
         Value::String(text) => mask_string_value(masking, text, depth),
+        Value::Number(number) if is_card_number(number) => replace_with_mask(masking, value),
         Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
@@ -557,6 +724,17 @@ mod tests {
             "tags.secret",
             "PRIVATE_KEY",
             "pass.wd",
+            "pass",
+            "pwd",
+            "user_pin",
+            "pinCode",
+            "PIN2",
+            "cvv",
+            "x-otp",
+            "jwt",
+            "bearer",
+            "aws_access_key",
+            "x-hub-signature-256",
         ] {
             assert!(masking.is_sensitive_key(key), "{key} should be sensitive");
         }
@@ -565,7 +743,19 @@ mod tests {
     #[test]
     fn default_keys_keep_ordinary_names() {
         let masking = DefaultMasking::default();
-        for key in ["username", "email", "user_id", "id", "", "pass", "key"] {
+        for key in [
+            "username",
+            "email",
+            "user_id",
+            "id",
+            "",
+            "key",
+            "shipping",
+            "spinner",
+            "hotpath",
+            "jwtish_name",
+            "cvvx",
+        ] {
             assert!(!masking.is_sensitive_key(key), "{key} should be kept");
         }
     }
@@ -707,7 +897,8 @@ mod tests {
         );
         // Unchanged JSON keeps its original formatting.
         assert_eq!(extras["plain"], json!("{\"name\": \"n\"}"));
-        assert_eq!(extras["broken"], json!("{password: x"));
+        // Not JSON, but still a sensitive key with a value.
+        assert_eq!(extras["broken"], json!(format!("{{password: {MASK}")));
     }
 
     #[test]
