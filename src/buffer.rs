@@ -4,9 +4,14 @@
 //! rarely meet) for a hash lookup and a few stores, and the worker only ever holds a shard
 //! long enough to swap its table out. Repeats of the same error add to one entry's count, so
 //! counts stay exact however fast errors come; only the samples kept per entry are bounded,
-//! and the ones let go are counted. Memory is bounded by the number of distinct entries:
-//! when the buffer holds its maximum, a new kind of error is refused and counted as lost
-//! (repeats of the errors it holds are still counted).
+//! and the ones let go are counted.
+//!
+//! Memory is bounded twice: by the number of distinct entries, and by a byte budget that
+//! covers what the buffer holds and what the worker holds until the store has it. Past three
+//! quarters of the budget, samples go first: a repeat is counted without its sample, a new
+//! error is kept with only what identifies it (message, kind, location). Past the whole
+//! budget, or at the most entries, a new error is refused and counted as refused; repeats
+//! of the errors held are still counted, so counts stay exact.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -31,6 +36,8 @@ pub(crate) struct PendingGroup {
     /// The newest occurrences, oldest first; never empty.
     pub samples: VecDeque<RawOccurrence>,
     pub dropped_samples: u64,
+    /// What `samples` holds in bytes, as counted against the budget.
+    pub bytes: usize,
 }
 
 /// The outcome of [`Buffer::push`].
@@ -74,8 +81,17 @@ pub(crate) struct Buffer {
     max_entries: usize,
     entries: AtomicUsize,
     samples_per_entry: usize,
-    lost: AtomicU64,
+    /// The byte budget, and what is held against it here and by the worker: added on push,
+    /// given back by the worker ([`Buffer::release`]) once the store has the samples.
+    max_bytes: usize,
+    bytes: AtomicUsize,
+    /// New errors refused: the most entries, or the whole byte budget, was held.
+    refused: AtomicU64,
+    /// Accepted occurrences that never reached the store (see [`Buffer::count_unsaved`]).
+    unsaved: AtomicU64,
     dropped_samples: AtomicU64,
+    /// Of `dropped_samples` (and the worker's), those let go for the byte budget.
+    budget_dropped: AtomicU64,
     worker: OnceLock<Thread>,
     /// Set by the worker before it parks with no deadline; a caller that finds it set wakes it.
     worker_idle: AtomicBool,
@@ -90,8 +106,8 @@ static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
 impl Buffer {
     /// A buffer holding at most `max_entries` distinct raw keys, each keeping up to
-    /// `samples_per_entry` samples.
-    pub(crate) fn new(max_entries: usize, samples_per_entry: usize) -> Self {
+    /// `samples_per_entry` samples, and about `max_bytes` together with the worker.
+    pub(crate) fn new(max_entries: usize, samples_per_entry: usize, max_bytes: usize) -> Self {
         let shard_count = std::thread::available_parallelism()
             .map_or(4, |n| n.get())
             .clamp(4, 64);
@@ -101,8 +117,12 @@ impl Buffer {
             max_entries: max_entries.max(1),
             entries: AtomicUsize::new(0),
             samples_per_entry: samples_per_entry.max(1),
-            lost: AtomicU64::new(0),
+            max_bytes,
+            bytes: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
+            unsaved: AtomicU64::new(0),
             dropped_samples: AtomicU64::new(0),
+            budget_dropped: AtomicU64::new(0),
             worker: OnceLock::new(),
             worker_idle: AtomicBool::new(false),
         }
@@ -127,10 +147,15 @@ impl Buffer {
     }
 
     /// Adds one occurrence. Never blocks on the worker beyond a table swap.
-    pub(crate) fn push(&self, raw: RawOccurrence) -> Pushed {
+    pub(crate) fn push(&self, mut raw: RawOccurrence) -> Pushed {
         let hash = raw.grouping_hash(&self.hasher);
         let time = raw.time;
-        let mut evicted = None;
+        let mut size = raw.heap_bytes();
+        // Samples fit while three quarters of the budget are free of them; the last quarter
+        // is for what identifies new errors.
+        let held = self.bytes.load(Ordering::Relaxed);
+        let sample_fits = held + size <= self.max_bytes / 4 * 3;
+        let mut freed = None;
         let (pushed, nearly_full) = {
             let padded = &self.shards[self.shard_index()];
             let mut shard = padded.lock();
@@ -141,35 +166,61 @@ impl Buffer {
                 group.count += 1;
                 group.first_seen = group.first_seen.min(time);
                 group.last_seen = group.last_seen.max(time);
-                if group.samples.len() == self.samples_per_entry {
-                    evicted = group.samples.pop_front();
+                if !sample_fits {
                     group.dropped_samples += 1;
+                    self.budget_dropped.fetch_add(1, Ordering::Relaxed);
+                    freed = Some(raw);
+                } else {
+                    if group.samples.len() == self.samples_per_entry {
+                        freed = group.samples.pop_front();
+                        group.dropped_samples += 1;
+                    }
+                    let freed_size = freed.as_ref().map_or(0, RawOccurrence::heap_bytes);
+                    group.bytes = group.bytes + size - freed_size;
+                    self.bytes.fetch_add(size, Ordering::Relaxed);
+                    self.bytes.fetch_sub(freed_size, Ordering::Relaxed);
+                    group.samples.push_back(raw);
                 }
-                group.samples.push_back(raw);
                 padded.accepted.fetch_add(1, Ordering::Release);
                 (Pushed::Accepted, false)
             } else if self.entries.fetch_add(1, Ordering::Relaxed) < self.max_entries {
-                let group = PendingGroup {
-                    hash,
-                    count: 1,
-                    first_seen: time,
-                    last_seen: time,
-                    samples: VecDeque::from([raw]),
-                    dropped_samples: 0,
-                };
-                table.insert_unique(hash, group, |g| g.hash);
-                padded.accepted.fetch_add(1, Ordering::Release);
-                let entries = self.entries.load(Ordering::Relaxed);
-                (Pushed::Accepted, entries * 2 >= self.max_entries)
+                if !sample_fits {
+                    raw.strip_to_skeleton();
+                    size = raw.heap_bytes();
+                }
+                if held + size > self.max_bytes {
+                    self.entries.fetch_sub(1, Ordering::Relaxed);
+                    freed = Some(raw);
+                    (Pushed::Lost, true)
+                } else {
+                    if !sample_fits {
+                        self.budget_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.bytes.fetch_add(size, Ordering::Relaxed);
+                    let group = PendingGroup {
+                        hash,
+                        count: 1,
+                        first_seen: time,
+                        last_seen: time,
+                        samples: VecDeque::from([raw]),
+                        dropped_samples: 0,
+                        bytes: size,
+                    };
+                    table.insert_unique(hash, group, |g| g.hash);
+                    padded.accepted.fetch_add(1, Ordering::Release);
+                    let entries = self.entries.load(Ordering::Relaxed);
+                    (Pushed::Accepted, entries * 2 >= self.max_entries)
+                }
             } else {
                 self.entries.fetch_sub(1, Ordering::Relaxed);
+                freed = Some(raw);
                 (Pushed::Lost, true)
             }
         };
         // Freed outside the lock: a sample can own sizeable strings.
-        drop(evicted);
+        drop(freed);
         if pushed == Pushed::Lost {
-            self.lost.fetch_add(1, Ordering::Relaxed);
+            self.refused.fetch_add(1, Ordering::Relaxed);
         }
         if nearly_full || self.worker_idle.load(Ordering::SeqCst) {
             self.wake_worker();
@@ -223,14 +274,42 @@ impl Buffer {
             .sum()
     }
 
-    /// How many occurrences were refused because the buffer was full.
-    pub(crate) fn lost(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
+    /// How many new errors were refused because the buffer held its most entries or the
+    /// whole byte budget.
+    pub(crate) fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
-    /// Counts occurrences lost elsewhere (after shutdown, or when the store never recovered).
-    pub(crate) fn count_lost(&self, n: u64) {
-        self.lost.fetch_add(n, Ordering::Relaxed);
+    /// Counts occurrences accepted but never stored: captured after shutdown, held while the
+    /// store failed beyond what the worker keeps, or still unsaved when the store never
+    /// recovered before shutdown.
+    pub(crate) fn count_unsaved(&self, n: u64) {
+        self.unsaved.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// See [`Buffer::count_unsaved`].
+    pub(crate) fn unsaved(&self) -> u64 {
+        self.unsaved.load(Ordering::Relaxed)
+    }
+
+    /// Gives back `bytes` of the budget: the worker is done with samples that held them.
+    pub(crate) fn release(&self, bytes: usize) {
+        // Saturating: an estimate given back twice must not wrap to a full budget.
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                Some(held.saturating_sub(bytes))
+            });
+    }
+
+    /// Bytes held against the budget, here and by the worker.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Counts samples the worker let go for the byte budget.
+    pub(crate) fn budget_dropped(&self) -> u64 {
+        self.budget_dropped.load(Ordering::Relaxed)
     }
 
     /// How many samples were counted but let go in the buffer.
@@ -255,7 +334,7 @@ mod tests {
 
     #[test]
     fn repeats_coalesce_with_bounded_samples() {
-        let buffer = Buffer::new(16, 3);
+        let buffer = Buffer::new(16, 3, usize::MAX / 2);
         for _ in 0..10 {
             assert_eq!(buffer.push(raw("same")), Pushed::Accepted);
         }
@@ -273,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_full_buffer_counts_new_keys_as_lost() {
-        let buffer = Buffer::new(2, 1);
+        let buffer = Buffer::new(2, 1, usize::MAX / 2);
         assert_eq!(buffer.push(raw("a")), Pushed::Accepted);
         assert_eq!(buffer.push(raw("b")), Pushed::Accepted);
         assert_eq!(buffer.push(raw("c")), Pushed::Lost);
@@ -282,7 +361,7 @@ mod tests {
             Pushed::Accepted,
             "repeats are still counted"
         );
-        assert_eq!(buffer.lost(), 1);
+        assert_eq!(buffer.refused(), 1);
         let mut drained = Vec::new();
         buffer.drain(&mut drained);
         assert_eq!(drained.len(), 2);

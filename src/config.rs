@@ -326,6 +326,9 @@ pub struct Config {
     pub max_span_depth: usize,
     /// Most distinct errors held in memory between writes (default 65,536).
     pub max_pending_errors: usize,
+    /// About how many bytes of errors are held in memory before the store has them
+    /// (default 67,108,864: 64 MiB); see `Builder::max_pending_bytes`.
+    pub max_pending_bytes: usize,
     /// How often the worker writes while errors keep coming, in ms (default 50).
     pub flush_interval_ms: u64,
     /// How long shutdown waits for pending errors, in ms (default 5,000).
@@ -354,6 +357,7 @@ impl Default for Config {
             max_value_len: 16 * 1024,
             max_span_depth: 128,
             max_pending_errors: 65_536,
+            max_pending_bytes: 64 * 1024 * 1024,
             flush_interval_ms: 50,
             shutdown_timeout_ms: 5_000,
             panic_flush_timeout_ms: 2_000,
@@ -387,6 +391,7 @@ const KEYS: &[(&str, ValueKind)] = &[
     ("max_value_len", ValueKind::Integer),
     ("max_span_depth", ValueKind::Integer),
     ("max_pending_errors", ValueKind::Integer),
+    ("max_pending_bytes", ValueKind::Integer),
     ("flush_interval_ms", ValueKind::Integer),
     ("shutdown_timeout_ms", ValueKind::Integer),
     ("panic_flush_timeout_ms", ValueKind::Integer),
@@ -510,6 +515,7 @@ impl Config {
             ("max_value_len", self.max_value_len as u64),
             ("max_span_depth", self.max_span_depth as u64),
             ("max_pending_errors", self.max_pending_errors as u64),
+            ("max_pending_bytes", self.max_pending_bytes as u64),
             ("flush_interval_ms", self.flush_interval_ms),
             ("store.retention_days", u64::from(self.store.retention_days)),
             ("store.max_errors", self.store.max_errors),

@@ -184,6 +184,54 @@ impl RawOccurrence {
         }
     }
 
+    /// About how many bytes this record holds: its own size and the heap text it owns. The
+    /// scopes its spans share are counted by nobody here: they live as long as the spans do.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        fn text(s: &CompactString) -> usize {
+            if s.is_heap_allocated() {
+                s.capacity()
+            } else {
+                0
+            }
+        }
+        fn fields(fields: &RawFields) -> usize {
+            let spilled = if fields.spilled() {
+                fields.capacity() * std::mem::size_of::<(&str, RawValue)>()
+            } else {
+                0
+            };
+            spilled
+                + fields
+                    .iter()
+                    .map(|(_, v)| match v {
+                        RawValue::Str(s) => text(s),
+                        _ => 0,
+                    })
+                    .sum::<usize>()
+        }
+        std::mem::size_of::<Self>()
+            + text(&self.message)
+            + fields(&self.fields)
+            + self.spans.capacity() * std::mem::size_of::<RawSpan>()
+            + self.spans.iter().map(|s| fields(&s.fields)).sum::<usize>()
+            + self.chain.capacity() * std::mem::size_of::<RawLink>()
+            + self.chain.iter().map(|l| text(&l.message)).sum::<usize>()
+            + self.custom_fingerprint.as_ref().map_or(0, text)
+    }
+
+    /// Lets go of everything grouping does not need (fields, spans, the chain's messages),
+    /// keeping what identifies the error: what the byte budget keeps of a new error once
+    /// full samples no longer fit. Marked as truncated.
+    pub(crate) fn strip_to_skeleton(&mut self) {
+        self.fields = RawFields::new();
+        self.spans = Vec::new();
+        for link in &mut self.chain {
+            link.message = CompactString::default();
+        }
+        self.chain.shrink_to_fit();
+        self.truncated = true;
+    }
+
     /// A hash of everything grouping depends on, so that repeats can be coalesced before the
     /// fingerprint (which needs masking first) is known. Equal keys imply equal fingerprints.
     pub(crate) fn grouping_hash(&self, hasher: &impl BuildHasher) -> u64 {

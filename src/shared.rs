@@ -20,6 +20,7 @@ pub(crate) struct Settings {
     pub max_span_depth: usize,
     pub samples_per_error: usize,
     pub max_pending_errors: usize,
+    pub max_pending_bytes: usize,
     pub page_size: usize,
     pub flush_interval: Duration,
     pub shutdown_timeout: Duration,
@@ -76,7 +77,7 @@ impl Shared {
     /// Hands one occurrence to the worker; false when it was lost (full, or shut down).
     pub(crate) fn submit(&self, raw: RawOccurrence) -> bool {
         if self.stopping.load(Ordering::Relaxed) {
-            self.buffer.count_lost(1);
+            self.buffer.count_unsaved(1);
             return false;
         }
         self.buffer.push(raw) == Pushed::Accepted

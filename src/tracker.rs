@@ -66,6 +66,7 @@ impl Default for Builder {
                 max_span_depth: 128,
                 samples_per_error: 10,
                 max_pending_errors: 65_536,
+                max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
                 page_size: 10,
                 flush_interval: Duration::from_millis(50),
                 shutdown_timeout: Duration::from_secs(5),
@@ -198,6 +199,16 @@ impl Builder {
         self
     }
 
+    /// About how many bytes of captured errors are held in memory before the store has them,
+    /// in the buffer and the worker together (default 64 MiB). Past three quarters of it,
+    /// samples are let go first (a repeat is counted without its sample, a new error keeps
+    /// only its message, kind and location); past all of it, new errors are refused. Counts
+    /// of the errors held stay exact; [`TrackerStats`] counts what was let go.
+    pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_pending_bytes = bytes;
+        self
+    }
+
     /// How often the worker writes while errors keep coming (default 50 ms).
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.settings.flush_interval = interval;
@@ -264,6 +275,7 @@ impl Builder {
         self.settings.max_value_len = config.max_value_len;
         self.settings.max_span_depth = config.max_span_depth;
         self.settings.max_pending_errors = config.max_pending_errors;
+        self.settings.max_pending_bytes = config.max_pending_bytes;
         self.settings.flush_interval = Duration::from_millis(config.flush_interval_ms);
         self.settings.shutdown_timeout = Duration::from_millis(config.shutdown_timeout_ms);
         self.settings.panic_flush_timeout = Duration::from_millis(config.panic_flush_timeout_ms);
@@ -293,6 +305,7 @@ impl Builder {
             ("max_value_len", self.settings.max_value_len),
             ("max_span_depth", self.settings.max_span_depth),
             ("max_pending_errors", self.settings.max_pending_errors),
+            ("max_pending_bytes", self.settings.max_pending_bytes),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(BuildError::InvalidSetting {
@@ -344,6 +357,7 @@ impl Builder {
             buffer: Buffer::new(
                 self.settings.max_pending_errors,
                 self.settings.samples_per_error,
+                self.settings.max_pending_bytes,
             ),
             store,
             masking: self.masking.unwrap_or_else(|| default_masking.clone()),
@@ -401,12 +415,27 @@ pub struct TrackerStats {
     pub captured: u64,
     /// Occurrences written to the store.
     pub stored: u64,
-    /// Occurrences lost: refused by a full buffer, captured after shutdown, or never
-    /// written because the store kept failing until shutdown.
+    /// Occurrences lost, `refused + unsaved`. A healthy store loses none unless new distinct
+    /// errors arrive faster than it writes them for long enough to fill the buffer.
     pub lost: u64,
+    /// New errors refused because pending work was at its limit: `max_pending_errors`
+    /// distinct errors, or the whole `max_pending_bytes`, were held. This happens while the
+    /// store fails or stalls, or while new distinct errors arrive faster than it writes.
+    /// Repeats of errors the buffer holds are never refused (the worker stops taking work
+    /// from the buffer while it holds a batch for the store and one more).
+    pub refused: u64,
+    /// Occurrences accepted but never written: captured after shutdown began, let go while
+    /// the store kept failing (beyond what the worker holds for a retry), or still pending
+    /// when the store had not recovered by shutdown.
+    pub unsaved: u64,
     /// Occurrences counted but let go before reaching the store as samples (each error
     /// keeps only its newest samples; the store may let go of older ones too).
     pub dropped_samples: u64,
+    /// Of `dropped_samples`, those let go for the byte budget (`max_pending_bytes`); each
+    /// is still counted in its error's count.
+    pub budget_dropped_samples: u64,
+    /// Bytes held now against `max_pending_bytes` (an estimate of the heap they use).
+    pub pending_bytes: u64,
     /// Failed attempts to write to the store (each is retried).
     pub store_failures: u64,
     /// The last store failure, if any.
@@ -426,6 +455,9 @@ pub struct TrackerStats {
     /// `error!` or `capture_*` call inside the `Display` or `Debug` of a captured value.
     pub reentrant_captures: u64,
 }
+
+/// The default of [`Builder::max_pending_bytes`].
+const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 struct Handle {
     shared: Arc<Shared>,
@@ -575,7 +607,11 @@ impl ErrorTracker {
         TrackerStats {
             captured: shared.buffer.accepted(),
             stored: counters.stored.load(Ordering::Relaxed),
-            lost: shared.buffer.lost(),
+            lost: shared.buffer.refused() + shared.buffer.unsaved(),
+            refused: shared.buffer.refused(),
+            unsaved: shared.buffer.unsaved(),
+            budget_dropped_samples: shared.buffer.budget_dropped(),
+            pending_bytes: shared.buffer.held_bytes() as u64,
             dropped_samples: shared.buffer.dropped_samples()
                 + counters.dropped_samples.load(Ordering::Relaxed),
             store_failures: counters.store_failures.load(Ordering::Relaxed),

@@ -58,16 +58,25 @@ struct Worker {
     /// True while a batch is with the writer: at most one is, so that batches are stored in
     /// the order they were made and a failed one comes back before the next is sent.
     in_flight: bool,
+    /// Bytes of the byte budget that `pending` holds, and the batch with the writer: given
+    /// back to the buffer once the store has them.
+    pending_bytes: usize,
+    in_flight_bytes: usize,
+    /// Most errors in one batch: unbounded while the store takes what it is given; halved on
+    /// each failure and doubled on each success after one, so that a backlog that no longer
+    /// fits in one transaction (a disk that was full) is written in pieces that do.
+    batch_limit: usize,
 }
 
 /// Prepared groups waiting to be handed to the writer before the cycle ends, so that the
 /// writer starts on a large drain while the worker still prepares the rest of it.
 const EARLY_BATCH: usize = 4096;
 
-/// A batch for the writer, with the buffer count up to which it completes what is stored.
+/// A batch for the writer, with the buffer count up to which it completes what is stored
+/// (`None` for a part of what is pending, which completes nothing on its own).
 struct Job {
     batch: Vec<GroupUpdate>,
-    upto: u64,
+    upto: Option<u64>,
 }
 
 /// A batch back from the writer, with what the store said.
@@ -131,6 +140,9 @@ impl Worker {
             process_id: std::process::id(),
             writer: None,
             in_flight: false,
+            pending_bytes: 0,
+            in_flight_bytes: 0,
+            batch_limit: usize::MAX,
         }
     }
 
@@ -173,7 +185,7 @@ impl Worker {
             let _ = writer.thread.join();
         }
         let unsaved: u64 = self.pending.values().map(|u| u.count).sum();
-        self.shared.buffer.count_lost(unsaved);
+        self.shared.buffer.count_unsaved(unsaved);
         self.shared.report_progress(None, false);
     }
 
@@ -181,13 +193,25 @@ impl Worker {
     fn cycle(&mut self, final_cycle: bool) {
         // A batch the writer finished (or, in the last cycle, the one it is finishing).
         self.collect(final_cycle);
-        let upto = self.shared.buffer.accepted();
-        self.shared.buffer.drain(&mut self.drained);
+        // New work waits in the buffer, where repeats still coalesce, while the worker holds
+        // what the store can take next: a batch with the writer and one prepared, or its
+        // full share. Drained now, it would only wait here, and a repeat of an error taken
+        // from the buffer would need a new entry there (against the budget) to be counted.
+        let full = self.pending.len() >= self.shared.settings.max_pending_errors
+            || (self.in_flight && !self.pending.is_empty());
+        let upto = if full && !final_cycle {
+            self.pending_upto
+        } else {
+            let upto = self.shared.buffer.accepted();
+            self.shared.buffer.drain(&mut self.drained);
+            upto
+        };
         let mut groups = std::mem::take(&mut self.drained);
         // Newest first: once an error holds its samples, older occurrences of it need no
         // conversion at all, which is what keeps a storm of distinct messages cheap.
         groups.sort_unstable_by_key(|g| std::cmp::Reverse(g.last_seen));
         for (n, group) in groups.drain(..).enumerate() {
+            self.pending_bytes += group.bytes;
             if let Some(update) = self.prepare(group) {
                 self.merge(update);
             }
@@ -259,7 +283,29 @@ impl Worker {
         if self.pending.is_empty() {
             return;
         }
-        let batch: Vec<GroupUpdate> = self.pending.drain().map(|(_, update)| update).collect();
+        let (batch, upto): (Vec<GroupUpdate>, _) = if self.pending.len() <= self.batch_limit {
+            self.in_flight_bytes = std::mem::take(&mut self.pending_bytes);
+            (
+                self.pending.drain().map(|(_, update)| update).collect(),
+                Some(upto),
+            )
+        } else {
+            let mut taken = 0;
+            let limit = self.batch_limit;
+            let batch: Vec<GroupUpdate> = self
+                .pending
+                .extract_if(|_, _| {
+                    taken += 1;
+                    taken <= limit
+                })
+                .map(|(_, update)| update)
+                .collect();
+            // The budget bytes go with the part in proportion: an estimate either way.
+            let share = self.pending_bytes / (self.pending.len() + batch.len()) * batch.len();
+            self.pending_bytes -= share;
+            self.in_flight_bytes = share;
+            (batch, None)
+        };
         let job = Job { batch, upto };
         let job = match &self.writer {
             Some(writer) => match writer.jobs.send(job) {
@@ -286,6 +332,10 @@ impl Worker {
                 if let Some(notify) = &self.shared.notify {
                     notify.offer(&outcomes);
                 }
+                self.shared
+                    .buffer
+                    .release(std::mem::take(&mut self.in_flight_bytes));
+                *self.shared.last_store_error.lock() = None;
                 let stored: u64 = batch.iter().map(|u| u.count).sum();
                 self.shared
                     .counters
@@ -293,7 +343,12 @@ impl Worker {
                     .fetch_add(stored, Ordering::Relaxed);
                 self.failures_in_a_row = 0;
                 self.next_attempt = Instant::now();
-                self.shared.report_progress(Some(upto), true);
+                self.batch_limit = self.batch_limit.saturating_mul(2);
+                match upto {
+                    Some(upto) => self.shared.report_progress(Some(upto), true),
+                    // A part: the rest goes at once, without waiting for new errors.
+                    None => self.write(self.pending_upto),
+                }
             }
             Err(message) => {
                 self.shared
@@ -302,9 +357,11 @@ impl Worker {
                     .fetch_add(1, Ordering::Relaxed);
                 *self.shared.last_store_error.lock() = Some(message);
                 self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
+                self.batch_limit = (batch.len().min(self.batch_limit) / 2).max(1);
                 let backoff = self.shared.settings.flush_interval
                     * 2u32.saturating_pow(self.failures_in_a_row.min(16));
                 self.next_attempt = Instant::now() + backoff.min(MAX_RETRY_BACKOFF);
+                self.pending_bytes += std::mem::take(&mut self.in_flight_bytes);
                 for update in batch {
                     self.merge(update);
                 }
@@ -314,10 +371,12 @@ impl Worker {
         }
     }
 
-    /// Adds `update` to what is pending, within the configured bound; beyond it, the
-    /// occurrences are counted as lost rather than held without limit.
+    /// Adds `update` to what is pending, within twice the configured bound (the worker
+    /// drains only while under it, so a drain fits in the rest); beyond it, which only a
+    /// failing store brings about, the occurrences are counted as unsaved rather than held
+    /// without limit.
     fn merge(&mut self, update: GroupUpdate) {
-        let limit = self.shared.settings.max_pending_errors;
+        let limit = self.shared.settings.max_pending_errors.saturating_mul(2);
         let pending_len = self.pending.len();
         match self.pending.entry(update.fingerprint.clone()) {
             Entry::Occupied(mut entry) => {
@@ -335,7 +394,7 @@ impl Worker {
             Entry::Vacant(entry) if pending_len < limit => {
                 entry.insert(update);
             }
-            Entry::Vacant(_) => self.shared.buffer.count_lost(update.count),
+            Entry::Vacant(_) => self.shared.buffer.count_unsaved(update.count),
         }
     }
 

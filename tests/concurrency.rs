@@ -62,7 +62,7 @@ fn distinct_errors_beyond_the_buffer_are_counted_as_lost_not_held() {
     let gate = Arc::new(parking_lot::Mutex::new(()));
     let store = common::HookedStore::new({
         let gate = gate.clone();
-        move || {
+        move |_| {
             drop(gate.lock());
             Ok(())
         }
@@ -94,5 +94,48 @@ fn distinct_errors_beyond_the_buffer_are_counted_as_lost_not_held() {
         groups.len() <= 64 * 2 + 1,
         "memory stays bounded: {}",
         groups.len()
+    );
+}
+
+#[test]
+fn a_healthy_but_slower_store_loses_nothing_it_accepted() {
+    // Each write takes 20 ms: new distinct errors arrive faster than they are written, so
+    // some are refused at the door, but none that was accepted is let go afterwards.
+    let store = common::HookedStore::new(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        Ok(())
+    });
+    let (tracker, dispatch) = setup(
+        common::builder()
+            .store(store)
+            .max_pending_errors(256)
+            .flush_interval(Duration::from_millis(1)),
+    );
+    const RAISED: u64 = 20_000;
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..RAISED {
+            let name: String = format!("{i:x}")
+                .bytes()
+                .map(|b| (b'g' + b % 16) as char)
+                .collect();
+            tracing::error!("component {name} failed");
+        }
+    });
+    assert!(
+        tracker.flush(Duration::from_secs(60)),
+        "{:?}",
+        tracker.stats()
+    );
+    let stats = tracker.stats();
+    assert_eq!(stats.store_failures, 0);
+    assert_eq!(stats.unsaved, 0, "{stats:?}");
+    assert!(
+        stats.refused > 0,
+        "the store was slower than the errors: {stats:?}"
+    );
+    assert_eq!(stats.stored + stats.refused, RAISED, "{stats:?}");
+    assert_eq!(
+        stats.captured, stats.stored,
+        "every accepted occurrence is stored"
     );
 }

@@ -12,9 +12,9 @@ use error_tracker::StoreError;
 fn flaky(
     failures: u32,
     panic: bool,
-) -> HookedStore<impl Fn() -> Result<(), StoreError> + Send + Sync + 'static> {
+) -> HookedStore<impl Fn(usize) -> Result<(), StoreError> + Send + Sync + 'static> {
     let attempts = AtomicU32::new(0);
-    HookedStore::new(move || {
+    HookedStore::new(move |_| {
         if attempts.fetch_add(1, Ordering::SeqCst) < failures {
             if panic {
                 panic!("store bug");
@@ -43,10 +43,8 @@ fn a_failing_store_is_retried_and_counts_stay_exact() {
     );
     let stats = tracker.stats();
     assert_eq!(stats.store_failures, 3);
-    assert_eq!(
-        stats.last_store_error.as_deref(),
-        Some("store unavailable: database is locked")
-    );
+    // The failure is over: the last error is cleared by the write that succeeded.
+    assert_eq!(stats.last_store_error, None);
     assert_eq!(stats.stored, 100);
     let page = tracker.errors(1).unwrap();
     assert_eq!(page.items[0].count, 100);
@@ -122,4 +120,52 @@ fn invalid_settings_are_clear_errors() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("flush_interval"));
+}
+
+#[test]
+fn a_backlog_too_large_for_one_transaction_is_written_in_parts() {
+    // A disk with room for 100 new errors per transaction: the whole backlog never fits
+    // again, parts of it do.
+    let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = {
+        let batches = batches.clone();
+        HookedStore::new(move |len| {
+            batches.lock().unwrap().push(len);
+            if len > 100 {
+                return Err(StoreError::Unavailable("no space left on device".into()));
+            }
+            Ok(())
+        })
+    };
+    let (tracker, dispatch) = setup(
+        common::builder()
+            .store(store)
+            .flush_interval(Duration::from_millis(1)),
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..1000 {
+            let name: String = format!("{i:x}")
+                .bytes()
+                .map(|b| (b'g' + b % 16) as char)
+                .collect();
+            tracing::error!("component {name} failed");
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !tracker.flush(Duration::from_secs(1)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            tracker.stats()
+        );
+    }
+    let stats = tracker.stats();
+    assert_eq!(stats.stored, 1000, "{stats:?}");
+    assert_eq!(stats.lost, 0);
+    assert!(stats.store_failures > 0);
+    assert_eq!(stats.last_store_error, None, "cleared once writes succeed");
+    let sizes = batches.lock().unwrap().clone();
+    assert!(sizes.iter().any(|&n| n > 100), "{sizes:?}");
+    // Fewer attempts than errors: parts grow again after each success.
+    assert!(sizes.len() < 100, "{sizes:?}");
 }

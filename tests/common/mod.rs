@@ -53,8 +53,8 @@ pub fn single(groups: &[ErrorGroup]) -> &ErrorGroup {
     &groups[0]
 }
 
-/// A memory store whose `record` first runs `before_record`: it may block, fail or panic, to
-/// show how the tracker copes with a slow or broken store. Everything else is delegated.
+/// A memory store whose `record` first runs `before_record` with the batch's length: it may
+/// block, fail or panic, to show how the tracker copes with a slow or broken store. Everything else is delegated.
 pub struct HookedStore<F> {
     pub inner: error_tracker::MemoryStore,
     pub before_record: F,
@@ -71,13 +71,13 @@ impl<F> HookedStore<F> {
 
 impl<F> error_tracker::Store for HookedStore<F>
 where
-    F: Fn() -> Result<(), error_tracker::StoreError> + Send + Sync + 'static,
+    F: Fn(usize) -> Result<(), error_tracker::StoreError> + Send + Sync + 'static,
 {
     fn record(
         &self,
         batch: &[error_tracker::store::GroupUpdate],
     ) -> Result<Vec<error_tracker::store::RecordOutcome>, error_tracker::StoreError> {
-        (self.before_record)()?;
+        (self.before_record)(batch.len())?;
         self.inner.record(batch)
     }
     fn list(
