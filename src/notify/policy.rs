@@ -159,9 +159,14 @@ impl NotifyPolicy {
         let Some(reason) = self.due(error, state) else {
             return Decision::Nothing;
         };
-        let cooldown_end = state
-            .last_sent
-            .and_then(|last| last.checked_add(time::Duration::try_from(self.cooldown).ok()?));
+        // Saturating: a cooldown too long to represent lasts for ever, it does not wrap
+        // round to none at all.
+        let cooldown_end = state.last_sent.map(|last| {
+            time::Duration::try_from(self.cooldown)
+                .ok()
+                .and_then(|cooldown| last.checked_add(cooldown))
+                .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+        });
         match cooldown_end {
             Some(end) if end > now => Decision::Wait(reason, end),
             _ => Decision::Send(reason),
@@ -263,6 +268,19 @@ mod tests {
             policy.decide(&later, &state, now + time::Duration::hours(2)),
             Decision::Send(reason)
         );
+        for huge in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+            let policy = NotifyPolicy {
+                cooldown: huge,
+                ..NotifyPolicy::default()
+            };
+            assert!(
+                matches!(
+                    policy.decide(&later, &state, now + time::Duration::days(365 * 100)),
+                    Decision::Wait(..)
+                ),
+                "a cooldown of {huge:?} is not disabled by an overflow"
+            );
+        }
         assert_eq!(policy.backoff(1), Duration::from_secs(1));
         assert_eq!(policy.backoff(3), Duration::from_secs(4));
         assert_eq!(policy.backoff(100), Duration::from_secs(300));
