@@ -421,7 +421,10 @@ fn serve_shows_what_another_process_writes_and_acts_beside_it() {
 fn terminal_escape_sequences_in_stored_text_are_not_printed_raw() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path().join("errors.redb")).unwrap();
-    let hostile = "red \u{1b}[31malert\u{1b}]0;title\u{7}";
+    // Escape sequences, a forged line, and a right-to-left override that reverses what
+    // follows on screen.
+    let hostile =
+        "red \u{1b}[31malert\u{1b}]0;title\u{7}\nStatus       resolved \u{202e}evil\u{2066}";
     record(
         &store,
         "esc",
@@ -437,6 +440,16 @@ fn terminal_escape_sequences_in_stored_text_are_not_printed_raw() {
         assert!(
             !text.contains('\u{1b}') && !text.contains('\u{7}'),
             "{args:?}: {text:?}"
+        );
+        assert!(
+            !text.contains('\u{202e}') && !text.contains('\u{2066}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|line| line.starts_with("Status       resolved")),
+            "a stored message forged a line: {text}"
         );
         assert!(text.contains("red \\u{1b}[31malert"), "{args:?}: {text}");
     }
@@ -494,4 +507,42 @@ fn serve_with_a_password_or_a_token() {
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("--basic takes USER:PASSWORD"));
+}
+
+#[test]
+fn serve_answers_only_for_its_own_host_names() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(numbered_store(dir.path(), 1));
+    let db = dir.path().join("errors.redb");
+    let served = Served::start(&db);
+    let port = served.base.rsplit(':').next().unwrap().to_owned();
+    let agent = dashboard_common::client();
+    let ask = |method: &str, host: &str| {
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("{}/api/errors/e01", served.base))
+            .header("host", host)
+            .header("origin", format!("http://{host}"))
+            .body(())
+            .unwrap();
+        agent.run(request).unwrap().status().as_u16()
+    };
+    // DNS rebinding: another site's name resolving to this machine.
+    let rebound = format!("attacker.example:{port}");
+    assert_eq!(ask("GET", &rebound), 421);
+    assert_eq!(ask("DELETE", &rebound), 421);
+    assert!(status_of(&db, "e01").is_some(), "the error was not deleted");
+    // Its own names are answered.
+    assert_eq!(ask("GET", &format!("127.0.0.1:{port}")), 200);
+    assert_eq!(ask("GET", &format!("localhost:{port}")), 200);
+    drop(served);
+
+    let served = Served::start_with(&db, &["--host", "errors.internal"]);
+    let port = served.base.rsplit(':').next().unwrap().to_owned();
+    let request = axum::http::Request::builder()
+        .uri(format!("{}/api/errors", served.base))
+        .header("host", format!("errors.internal:{port}"))
+        .body(())
+        .unwrap();
+    assert_eq!(agent.run(request).unwrap().status().as_u16(), 200);
 }

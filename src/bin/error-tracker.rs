@@ -134,6 +134,10 @@ struct ServeArgs {
     /// The name in the page header, for instance the service's name.
     #[arg(long, default_value = "Errors")]
     title: String,
+    /// A host name the dashboard answers for (repeatable), beside loopback names and the
+    /// address it listens on; requests naming any other `Host` get 421.
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -394,19 +398,33 @@ fn timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// `text` with control characters (terminal escape sequences included) shown as `\u{..}`
-/// escapes: a stored message must not be able to drive the terminal it is printed on.
+/// `text` with control characters (terminal escape sequences and line breaks included) and
+/// the invisible characters that reorder or hide text (bidirectional overrides and isolates,
+/// zero-width characters, line and paragraph separators) shown as `\u{..}` escapes: a stored
+/// message must neither drive the terminal it is printed on nor forge lines or reorder
+/// what an operator reads.
 fn clean(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() && c != '\n' {
-                c.escape_unicode().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_invisible_format(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Format characters that change how the text around them is shown.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{feff}'
+    )
 }
 
 /// Cuts `text` to `max` characters on one line.
@@ -447,7 +465,7 @@ fn print_list(
             error.status.to_string()
         };
         table.add_row([
-            error.fingerprint.clone(),
+            clean(&error.fingerprint),
             status,
             error.count.to_string(),
             timestamp(error.last_seen),
@@ -584,9 +602,19 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
     let store = Arc::new(open_write(&cli.db)?);
+    // Only the names it is served under: a page of another site whose name resolves to
+    // this machine (DNS rebinding) names its own host and is refused.
+    let mut hosts = args.hosts.clone();
+    if !args.addr.ip().is_unspecified() {
+        hosts.push(match args.addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        });
+    }
     let dashboard = Dashboard::new(store)
         .page_size(args.page_size)
-        .title(args.title.clone());
+        .title(args.title.clone())
+        .allowed_hosts(hosts);
     let (dashboard, access) = if let Some(token) = &args.token {
         (
             dashboard.permission(BearerToken::new(token)),

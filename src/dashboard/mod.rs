@@ -30,6 +30,7 @@ mod charts;
 mod csrf;
 mod detail;
 mod handlers;
+mod host;
 mod html;
 mod list;
 mod permission;
@@ -79,6 +80,7 @@ struct Inner {
     page_size: usize,
     title: String,
     csrf: csrf::Csrf,
+    hosts: host::AllowedHosts,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -101,6 +103,7 @@ impl Dashboard {
                 page_size: 10,
                 title: "Errors".to_owned(),
                 csrf: csrf::Csrf::new(),
+                hosts: host::AllowedHosts::default(),
             }),
         }
     }
@@ -117,6 +120,7 @@ impl Dashboard {
                     page_size: inner.page_size,
                     title: inner.title.clone(),
                     csrf: inner.csrf.clone(),
+                    hosts: inner.hosts.clone(),
                 };
                 f(&mut copy);
                 self.inner = Arc::new(copy);
@@ -135,6 +139,27 @@ impl Dashboard {
     /// size"); clamped to 1..=500.
     pub fn page_size(self, size: usize) -> Self {
         self.edit(|inner| inner.page_size = size.clamp(1, 500))
+    }
+
+    /// The host names the dashboard answers for (compared without port and case); a request
+    /// that names another `Host` is answered `421 Misdirected Request`. Loopback names
+    /// (`localhost`, `127.0.0.1`, `[::1]`) are always allowed.
+    ///
+    /// By default any name is answered for remote clients, and clients on this machine must
+    /// name a loopback host: loopback trust ([`LoopbackOnly`]) cannot then be reached through
+    /// DNS rebinding, where a page of another site resolves its own name to `127.0.0.1`.
+    pub fn allowed_hosts<I, S>(self, hosts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let hosts = host::AllowedHosts::Only(
+            hosts
+                .into_iter()
+                .map(|h| host::host_name(h.as_ref()))
+                .collect(),
+        );
+        self.edit(|inner| inner.hosts = hosts)
     }
 
     /// The name shown in the page header and titles (default `Errors`), for instance the
@@ -256,9 +281,20 @@ pub(crate) fn is_api(uri: &Uri) -> bool {
     uri.path().contains("/api/")
 }
 
-/// Runs the permission, a panic counting as a refusal.
+/// Checks the `Host`, then runs the permission, a panic counting as a refusal.
 async fn guard(State(inner): State<Arc<Inner>>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
+    if !inner.hosts.allows(&parts) {
+        return handlers::problem(
+            is_api(&parts.uri),
+            parts.extensions.get::<Base>(),
+            StatusCode::MISDIRECTED_REQUEST,
+            "Unknown host",
+            "This dashboard does not answer for the host name this request was sent to. Open \
+             it under the name it is served as, or add the name to its allowed hosts.",
+        )
+        .into_response();
+    }
     let decision = catch_unwind(AssertUnwindSafe(|| inner.permission.check(&parts)))
         .unwrap_or_else(|_| Decision::deny());
     match decision {
