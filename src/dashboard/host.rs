@@ -39,7 +39,7 @@ impl AllowedHosts {
             AllowedHosts::LoopbackForLoopbackPeers => {
                 !peer_addr(parts).is_some_and(|peer| peer.ip().is_loopback())
             }
-            AllowedHosts::Only(names) => names.iter().any(|allowed| *allowed == name),
+            AllowedHosts::Only(names) => names.contains(&name),
         }
     }
 }
