@@ -185,6 +185,30 @@ pub struct RedbStore {
     db: RwLock<Option<Handle>>,
     /// With [`Durability::Eventual`]: when the last durable commit was made.
     last_durable: Mutex<Instant>,
+    /// The identity (device, inode) of the file the open handle writes, to notice when the
+    /// path stops naming it: deleted or replaced while open, writes would go to a file nobody
+    /// can read any more.
+    identity: Mutex<Option<FileIdentity>>,
+    /// See [`RedbStore::recreated`].
+    replaced: std::sync::atomic::AtomicU64,
+}
+
+/// What tells two files apart: device and inode where there are such things.
+type FileIdentity = (u64, u64);
+
+/// The identity of the file at `path` now; `None` when there is none (or on platforms
+/// without inodes, where the check is skipped).
+fn file_identity(path: &Path) -> Option<FileIdentity> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -227,6 +251,13 @@ impl RedbStore {
     /// damaged), every operation tries again and returns the error that stopped it. The
     /// tracker uses this so that a bad file never stops the application: its worker keeps
     /// failed batches and retries.
+    ///
+    /// Before each write the store checks that the path still names the file it has open:
+    /// one deleted (or replaced) while the application runs would take every later error
+    /// with it. It then closes its handle, creates a new store at the path and fails that
+    /// write once with [`StoreError::Unavailable`] saying so, which the tracker counts in
+    /// `store_failures` and retries into the new file; [`RedbStore::recreated`] counts how
+    /// often.
     pub fn open_lazy(path: impl AsRef<Path>, options: RedbOptions) -> Self {
         RedbStore {
             path: path.as_ref().to_owned(),
@@ -234,6 +265,8 @@ impl RedbStore {
             access: Access::ReadWrite,
             db: RwLock::new(None),
             last_durable: Mutex::new(Instant::now()),
+            identity: Mutex::new(None),
+            replaced: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -296,10 +329,21 @@ impl RedbStore {
                 Access::ReadWrite => {
                     let db = builder.create(path)?;
                     schema::prepare(&db, path, OffsetDateTime::now_utc())?;
+                    *self.identity.lock() = file_identity(path);
                     Ok(Handle::Write(db))
                 }
                 Access::ReadOnly => {
-                    let db = builder.open_read_only(path)?;
+                    let db = match builder.open_read_only(path) {
+                        Err(::redb::DatabaseError::RepairAborted) => {
+                            // Left unclean by a process that ended without closing it (a
+                            // crash, or an application whose tracker is installed for good)
+                            // and held by no writer now: a read-write open repairs it, and
+                            // closing that handle marks the file clean for this reader.
+                            drop(builder.open(path)?);
+                            builder.open_read_only(path)?
+                        }
+                        other => other?,
+                    };
                     schema::check_readable(&db, path)?;
                     Ok(Handle::Read(db))
                 }
@@ -334,11 +378,20 @@ impl RedbStore {
                 self.path.display()
             )));
         };
-        match op(handle) {
+        // redb trusts the pages it reads; a file damaged behind its back can make it panic
+        // (an `unreachable!`, a UTF-8 unwrap) on any read. That is a damaged file to report,
+        // not a reason to take down the application, the dashboard or the CLI.
+        let result = catch_unwind(AssertUnwindSafe(|| op(handle))).unwrap_or_else(|_| {
+            Err(Fail::Store(StoreError::Corrupt(format!(
+                "{}: redb failed while reading the file, which is probably damaged",
+                self.path.display()
+            ))))
+        });
+        match result {
             Ok(value) => Ok(value),
             Err(fail) => {
                 drop(guard);
-                if fail.needs_reopen() {
+                if fail.needs_reopen() || matches!(fail, Fail::Store(StoreError::Corrupt(_))) {
                     *self.db.write() = None;
                 }
                 Err(fail.into_store_error(&self.path))
@@ -353,6 +406,29 @@ impl RedbStore {
         })
     }
 
+    /// Closes the handle if the path no longer names the file it writes (deleted, or
+    /// replaced by another file), so that the next open writes where readers look: a new
+    /// store at the path. Returns whether it did.
+    fn reopen_if_replaced(&self) -> bool {
+        let Some(opened) = *self.identity.lock() else {
+            return false;
+        };
+        if file_identity(&self.path) == Some(opened) {
+            return false;
+        }
+        *self.db.write() = None;
+        *self.identity.lock() = None;
+        self.replaced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// How many times the file was found deleted or replaced while open, and created again
+    /// at its path (see [`RedbStore::open_lazy`]).
+    pub fn recreated(&self) -> u64 {
+        self.replaced.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Runs `op` in one write transaction and commits it.
     fn write<T>(
         &self,
@@ -361,6 +437,12 @@ impl RedbStore {
         if self.access == Access::ReadOnly {
             return Err(StoreError::InvalidInput(format!(
                 "{} was opened read-only",
+                self.path.display()
+            )));
+        }
+        if self.reopen_if_replaced() {
+            return Err(StoreError::Unavailable(format!(
+                "{} was deleted or replaced while open; a new store is created there",
                 self.path.display()
             )));
         }
