@@ -581,13 +581,35 @@ impl ErrorTracker {
     }
 
     /// A filtered page of errors.
+    ///
+    /// A store that panics (a damaged file can make a storage engine do so) gives
+    /// [`StoreError::Corrupt`], counted in [`TrackerStats::hook_panics`].
     pub fn list(&self, query: &ListQuery) -> Result<Page<ErrorSummary>, StoreError> {
-        self.store().list(query)
+        self.guarded_read(|store| store.list(query))
     }
 
-    /// One error with its samples.
+    /// One error with its samples; a panicking store is handled as for [`ErrorTracker::list`].
     pub fn error(&self, fingerprint: &str) -> Result<Option<ErrorGroup>, StoreError> {
-        self.store().get(fingerprint)
+        self.guarded_read(|store| store.get(fingerprint))
+    }
+
+    fn guarded_read<T>(
+        &self,
+        read: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let store = self.store().as_ref();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(store))).unwrap_or_else(
+            |_| {
+                self.inner
+                    .shared
+                    .counters
+                    .hook_panics
+                    .fetch_add(1, Ordering::Relaxed);
+                Err(StoreError::Corrupt(
+                    "the store panicked while reading; its data is probably damaged".to_owned(),
+                ))
+            },
+        )
     }
 
     /// The store, for status changes, deletion and purging.
