@@ -41,7 +41,7 @@ keep_estimates() {
     done
 }
 
-bench --no-run --bench peers --bench storm --bench allocations --bench ingest --bench store --bench redb_floor
+bench --no-run --bench peers --bench storm --bench allocations --bench ingest --bench store --bench redb_floor --bench text
 
 caller_groups=(1_span_3_fields 2_info_event_in_span 3_error_in_3_spans 4_error_after_100_infos)
 for run in $(seq 1 "${runs}"); do
@@ -86,5 +86,13 @@ if [[ "${SKIP_STORAGE:-0}" != 1 ]]; then
     bench --bench redb_floor
 fi
 
+# The text functions on ordinary and adversarial input (docs/performance.md, "Hostile
+# input"): criterion prints each throughput; the log keeps them.
+bench --bench text -- --warm-up-time 1 --measurement-time "${measure}" --noplot
+grep -E '^text_|thrpt:' "${log}" | paste - - | awk '{print $1, $(NF-3), $(NF-2)}' >"${out}/text.txt" || true
+
 echo
 python3 scripts/bench_table.py "${out}"
+echo
+echo "Text functions, throughput on 16 KiB inputs (median):"
+cat "${out}/text.txt"

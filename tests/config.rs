@@ -22,6 +22,7 @@ fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
 fn defaults_match_the_seed() {
     let config = Config::load_with_env(None, env(&[])).unwrap();
     assert_eq!(config.page_size, 10);
+    assert_eq!(config.max_pending_bytes, 64 << 20);
     assert_eq!(config.mask_with, "*************");
     assert!(config.masked_keys.iter().any(|k| k == "password"));
     assert!(config.masked_keys.iter().any(|k| k == "secret"));
@@ -80,6 +81,7 @@ fn the_environment_wins_over_the_file() {
             ("ERROR_TRACKER_PAGE_SIZE", "50"),
             ("ERROR_TRACKER_STORE_PATH", "from-env.redb"),
             ("ERROR_TRACKER_MASKED_KEYS", "pin, cvv"),
+            ("ERROR_TRACKER_MAX_PENDING_BYTES", "1048576"),
             ("ERROR_TRACKER_CONFIG", "ignored: names the file"),
             ("UNRELATED", "x"),
         ]),
@@ -88,6 +90,7 @@ fn the_environment_wins_over_the_file() {
     assert_eq!(config.page_size, 50);
     assert_eq!(config.store.path, PathBuf::from("from-env.redb"));
     assert_eq!(config.masked_keys, ["pin", "cvv"]);
+    assert_eq!(config.max_pending_bytes, 1 << 20);
     assert_eq!(
         env_var_name("store.retention_days"),
         "ERROR_TRACKER_STORE_RETENTION_DAYS"

@@ -48,12 +48,24 @@ pub trait Masking: Send + Sync + 'static {
     /// accepts, `logfmt`, headers quoted in a message). Return [`Cow::Borrowed`] when nothing
     /// was hidden so the walk can skip the write.
     fn scrub_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let scrubbed = scrub_sensitive_values(text, self.mask_with());
         let is_sensitive = |key: &str| self.is_sensitive_key(key);
-        match pairs::mask_pairs(&scrubbed, self.mask_with(), &is_sensitive) {
-            Some(masked) => Cow::Owned(masked),
-            None => scrubbed,
-        }
+        let round = |text: &str| -> Option<String> {
+            let scrubbed = scrub_sensitive_values(text, self.mask_with());
+            match pairs::mask_pairs(&scrubbed, self.mask_with(), &is_sensitive) {
+                Some(masked) => Some(masked),
+                None => match scrubbed {
+                    Cow::Owned(scrubbed) => Some(scrubbed),
+                    Cow::Borrowed(_) => None,
+                },
+            }
+        };
+        // A second round when the first hid something: a hidden value can end a run that
+        // another rule then recognises (a pair's value that stood where a URL's host does),
+        // and masking must give the same text when it runs again. Two rounds stay linear.
+        let Some(once) = round(text) else {
+            return Cow::Borrowed(text);
+        };
+        Cow::Owned(round(&once).unwrap_or(once))
     }
 
     /// Masks a whole occurrence in place.
@@ -253,7 +265,7 @@ fn normalize_key(key: &str) -> String {
 /// so it may hold any of `@ # / ?`: it runs up to the first `@` that a host name (and an
 /// optional port) follows, up to the end of the authority. At most 256 characters, which
 /// bounds how far the search looks ahead.
-const URL_PATTERN: &str = r#"([A-Za-z][A-Za-z0-9+.\-]*://)([^\s:/?#@]*):(\S{1,256}?)@(?:[^\s/?#@:\[\]"'<>,;()]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:[/?#\s"'<>)\],;]|$)"#;
+const URL_PATTERN: &str = r#"([A-Za-z][A-Za-z0-9+.\-]*://)([^\s:/?#@]*):(\S{1,256}?)@(?:[^\s/?#@:\[\]"'<>,;()=&*]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:[/?#\s"'<>)\],;]|$)"#;
 /// `Bearer <token>` / `Basic <credentials>`: group 1 is the scheme, group 3 the credentials.
 /// The scheme may be followed by blanks, `:` or `=` (`bearer:T`, `bearer=T`), an encoded
 /// blank (`Bearer%20T`, `Bearer+T`), and the credentials may be quoted (`Bearer "T"`).
@@ -300,14 +312,26 @@ static DIGIT_RUN_RE: LazyLock<Regex> =
 /// Returns [`Cow::Borrowed`] when nothing was hidden, after a single cheap scan in the common
 /// case.
 pub fn scrub_sensitive_values<'a>(text: &'a str, mask_with: &str) -> Cow<'a, str> {
+    match scrub_round(text, mask_with) {
+        // A second round when the first hid something: a hidden card number can open the
+        // word boundary that `Bearer` needs (`42424242...Bearer T`), and scrubbing must give
+        // the same text when it runs again. Two rounds stay linear.
+        Cow::Owned(once) => Cow::Owned(scrub_round(&once, mask_with).into_owned()),
+        unchanged => unchanged,
+    }
+}
+
+/// One round of the three passes. Cards go first: what they hide can only end a word, which
+/// the later passes look for, never start a card.
+fn scrub_round<'a>(text: &'a str, mask_with: &str) -> Cow<'a, str> {
     let found = PRECHECK.matches(text);
     if !found.matched_any() {
         return Cow::Borrowed(text);
     }
     let passes: [(usize, ScrubPass); 3] = [
+        (CARD_INDEX, scrub_cards),
         (URL_INDEX, scrub_urls),
         (AUTH_INDEX, scrub_auth),
-        (CARD_INDEX, scrub_cards),
     ];
     let mut out = Cow::Borrowed(text);
     for (index, pass) in passes {
