@@ -151,6 +151,7 @@ impl Buffer {
         let hash = raw.grouping_hash(&self.hasher);
         let time = raw.time;
         let mut size = raw.heap_bytes();
+        raw.budget_bytes = u32::try_from(size).unwrap_or(u32::MAX);
         // Samples fit while three quarters of the budget are free of them; the last quarter
         // is for what identifies new errors.
         let held = self.bytes.load(Ordering::Relaxed);
@@ -175,7 +176,7 @@ impl Buffer {
                         freed = group.samples.pop_front();
                         group.dropped_samples += 1;
                     }
-                    let freed_size = freed.as_ref().map_or(0, RawOccurrence::heap_bytes);
+                    let freed_size = freed.as_ref().map_or(0, |f| f.budget_bytes as usize);
                     group.bytes = group.bytes + size - freed_size;
                     self.bytes.fetch_add(size, Ordering::Relaxed);
                     self.bytes.fetch_sub(freed_size, Ordering::Relaxed);
@@ -187,6 +188,7 @@ impl Buffer {
                 if !sample_fits {
                     raw.strip_to_skeleton();
                     size = raw.heap_bytes();
+                    raw.budget_bytes = u32::try_from(size).unwrap_or(u32::MAX);
                 }
                 if held + size > self.max_bytes {
                     self.entries.fetch_sub(1, Ordering::Relaxed);

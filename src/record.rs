@@ -158,6 +158,9 @@ pub(crate) struct RawOccurrence {
     pub custom_fingerprint: Option<CompactString>,
     pub thread: std::thread::Thread,
     pub truncated: bool,
+    /// What the buffer counted for this record against the byte budget, set when it is
+    /// pushed, so that letting it go later gives back exactly that.
+    pub budget_bytes: u32,
 }
 
 impl RawOccurrence {
@@ -181,42 +184,40 @@ impl RawOccurrence {
             custom_fingerprint: None,
             thread: std::thread::current(),
             truncated: false,
+            budget_bytes: 0,
         }
     }
 
-    /// About how many bytes this record holds: its own size and the heap text it owns. The
-    /// scopes its spans share are counted by nobody here: they live as long as the spans do.
+    /// About how many bytes this record holds: its own size, its spans' and links' and the
+    /// text it owns (by length: what it costs to count must stay small beside a capture).
+    /// The scopes its spans share are counted by nobody here: they live as long as the spans
+    /// do.
     pub(crate) fn heap_bytes(&self) -> usize {
+        #[inline]
         fn text(s: &CompactString) -> usize {
-            if s.is_heap_allocated() {
-                s.capacity()
-            } else {
-                0
-            }
+            // Inline strings own nothing; a heap one owns at least its length.
+            if s.is_heap_allocated() { s.len() } else { 0 }
         }
+        #[inline]
         fn fields(fields: &RawFields) -> usize {
-            let spilled = if fields.spilled() {
-                fields.capacity() * std::mem::size_of::<(&str, RawValue)>()
-            } else {
-                0
-            };
-            spilled
-                + fields
-                    .iter()
-                    .map(|(_, v)| match v {
-                        RawValue::Str(s) => text(s),
-                        _ => 0,
-                    })
-                    .sum::<usize>()
+            fields
+                .iter()
+                .map(|(_, v)| match v {
+                    RawValue::Str(s) => text(s),
+                    _ => 0,
+                })
+                .sum()
         }
-        std::mem::size_of::<Self>()
-            + text(&self.message)
-            + fields(&self.fields)
-            + self.spans.capacity() * std::mem::size_of::<RawSpan>()
-            + self.spans.iter().map(|s| fields(&s.fields)).sum::<usize>()
-            + self.chain.capacity() * std::mem::size_of::<RawLink>()
-            + self.chain.iter().map(|l| text(&l.message)).sum::<usize>()
-            + self.custom_fingerprint.as_ref().map_or(0, text)
+        let mut bytes = std::mem::size_of::<Self>() + text(&self.message) + fields(&self.fields);
+        bytes += self.spans.len() * std::mem::size_of::<RawSpan>();
+        for span in &self.spans {
+            bytes += fields(&span.fields);
+        }
+        bytes += self.chain.len() * std::mem::size_of::<RawLink>();
+        for link in &self.chain {
+            bytes += text(&link.message);
+        }
+        bytes
     }
 
     /// Lets go of everything grouping does not need (fields, spans, the chain's messages),
@@ -514,15 +515,23 @@ const MAX_KIND_LEN: usize = 256;
 
 impl fmt::Write for LeadingIdentifier {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if !(c.is_alphanumeric() || c == '_' || c == ':')
-                || self.text.len() + c.len_utf8() > MAX_KIND_LEN
-            {
-                return Err(fmt::Error);
-            }
-            self.text.push(c);
+        let end = s
+            .char_indices()
+            .find(|&(_, c)| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .map_or(s.len(), |(at, _)| at);
+        let room = MAX_KIND_LEN.saturating_sub(self.text.len());
+        let end = if end > room {
+            s.floor_char_boundary(room)
+        } else {
+            end
+        };
+        // One copy per write: derived `Debug` writes the type name in one piece.
+        self.text.push_str(&s[..end]);
+        if end < s.len() {
+            Err(fmt::Error)
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 }
 

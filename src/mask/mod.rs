@@ -50,7 +50,7 @@ pub trait Masking: Send + Sync + 'static {
     fn scrub_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let is_sensitive = |key: &str| self.is_sensitive_key(key);
         let round = |text: &str| -> Option<String> {
-            let scrubbed = scrub_sensitive_values(text, self.mask_with());
+            let scrubbed = scrub_round(text, self.mask_with());
             match pairs::mask_pairs(&scrubbed, self.mask_with(), &is_sensitive) {
                 Some(masked) => Some(masked),
                 None => match scrubbed {
@@ -59,13 +59,8 @@ pub trait Masking: Send + Sync + 'static {
                 },
             }
         };
-        // A second round when the first hid something: a hidden value can end a run that
-        // another rule then recognises (a pair's value that stood where a URL's host does),
-        // and masking must give the same text when it runs again. Two rounds stay linear.
-        let Some(once) = round(text) else {
-            return Cow::Borrowed(text);
-        };
-        Cow::Owned(round(&once).unwrap_or(once))
+        // Round after round until nothing changes, as for the values (see `MAX_ROUNDS`).
+        until_unchanged(text, round)
     }
 
     /// Masks a whole occurrence in place.
@@ -312,13 +307,33 @@ static DIGIT_RUN_RE: LazyLock<Regex> =
 /// Returns [`Cow::Borrowed`] when nothing was hidden, after a single cheap scan in the common
 /// case.
 pub fn scrub_sensitive_values<'a>(text: &'a str, mask_with: &str) -> Cow<'a, str> {
-    match scrub_round(text, mask_with) {
-        // A second round when the first hid something: a hidden card number can open the
-        // word boundary that `Bearer` needs (`42424242...Bearer T`), and scrubbing must give
-        // the same text when it runs again. Two rounds stay linear.
-        Cow::Owned(once) => Cow::Owned(scrub_round(&once, mask_with).into_owned()),
-        unchanged => unchanged,
+    until_unchanged(text, |text| match scrub_round(text, mask_with) {
+        Cow::Owned(changed) => Some(changed),
+        Cow::Borrowed(_) => None,
+    })
+}
+
+/// Most rounds of a scrub. What one round hides can let a rule see what it could not before:
+/// a hidden card number opens the word boundary that `Bearer` needs (`4242...Bearer T`), a
+/// hidden pair's value ends a run where a URL's host stands. So a round that hid something is
+/// followed by another, until one hides nothing, which makes scrubbing idempotent: masked
+/// text masks to itself. Text needing more rounds than this is built to chain the rules into
+/// each other; it costs at most this many linear rounds.
+const MAX_ROUNDS: usize = 8;
+
+/// Applies `round` (`None`: nothing changed) until it changes nothing, at most
+/// [`MAX_ROUNDS`] times.
+fn until_unchanged<'a>(text: &'a str, round: impl Fn(&str) -> Option<String>) -> Cow<'a, str> {
+    let Some(mut current) = round(text) else {
+        return Cow::Borrowed(text);
+    };
+    for _ in 1..MAX_ROUNDS {
+        match round(&current) {
+            Some(next) => current = next,
+            None => break,
+        }
     }
+    Cow::Owned(current)
 }
 
 /// One round of the three passes. Cards go first: what they hide can only end a word, which
@@ -392,10 +407,15 @@ impl<'t> Rewriter<'t> {
 
 fn scrub_urls(text: &str, mask_with: &str) -> Option<String> {
     let mut rewriter = Rewriter::new(text);
-    for caps in URL_RE.captures_iter(text) {
+    let mut from = 0;
+    // Each search starts right after the previous password's `@`, not after the whole match:
+    // a host can hold the start of another URL (`a://u:p@h://v:q@i`), whose password must be
+    // found too.
+    while let Some(caps) = URL_RE.captures_at(text, from) {
         let Some(password) = caps.get(3) else {
-            continue;
+            break;
         };
+        from = password.end() + 1;
         // `https://host:8080/path?mail=a@b`: a port and a path, not a user and a password.
         let is_port = password
             .as_str()
@@ -593,7 +613,8 @@ fn mask_cut_tail(text: &mut String, mask: &str) -> bool {
             )
     };
     let mut start = bytes.len();
-    while start > 0 && (is_token(bytes[start - 1]) || bytes[start - 1] >= 0x80) {
+    // ASCII only: secrets are, and a cut in a word of another script is left as it is.
+    while start > 0 && is_token(bytes[start - 1]) {
         start -= 1;
     }
     // Digit groups separated by single blanks or dashes: a card number cut in its middle.
