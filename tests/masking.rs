@@ -233,10 +233,10 @@ fn masking_twice_changes_nothing() {
     values.push((
         "fuzzed",
         "4s\02<2 4242 4240 42442Bearer  U42 +42\u{1}\0".into(),
+    ));
     values.push((
         "fuzzed",
         r#"242res://w@db/s://authwu:p"w@@db/s://aupasswd"w@dbp/}://s:"ww@dc/x"#.into(),
-    ));
     ));
     for (_, value) in values {
         let once = masking.scrub_text(&value).into_owned();
