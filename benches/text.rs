@@ -33,9 +33,12 @@ fn inputs() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// One function under measurement, by reference.
+type TextFunction<'a> = &'a dyn Fn(&str);
+
 fn text(c: &mut Criterion) {
     let masking = DefaultMasking::default();
-    let functions: [(&str, &dyn Fn(&str)); 3] = [
+    let functions: [(&str, TextFunction<'_>); 3] = [
         ("parameterize", &|s| {
             black_box(parameterize(s));
         }),
