@@ -232,7 +232,7 @@ fn masking_twice_changes_nothing() {
     values.push(("fuzzed", "/op\0\0as://u:p#w@a=b&token=c:i<<".into()));
     values.push((
         "fuzzed",
-        "4s\02<2 4242 4240 42442Bearer  U42 +42\u{1}\0".into(),
+        "4s\u{0}2<2 4242 4240 42442Bearer  U42 +42\u{1}\u{0}".into(),
     ));
     values.push((
         "fuzzed",
