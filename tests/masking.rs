@@ -238,6 +238,10 @@ fn masking_twice_changes_nothing() {
         "fuzzed",
         r#"242res://w@db/s://authwu:p"w@@db/s://aupasswd"w@dbp/}://s:"ww@dc/x"#.into(),
     ));
+    values.push((
+        "fuzzed",
+        r#"+es://u24322//:erw@db/s://auth7:/p"w@d`p/}:/@dbp/}:?u:p"w@dbp/}:u:/p"w@d`p/}:/@dbp/}:?u:@p"pbwd/}:u"w@//:erw@db/s:/apzzzzzzzzz@d`p/}:/@dbp/}:?u:p"w@dbp/}:u:/p":p9@ds/:!"w@d"#.into(),
+    ));
     for (_, value) in values {
         let once = masking.scrub_text(&value).into_owned();
         let twice = masking.scrub_text(&once).into_owned();

@@ -416,6 +416,11 @@ fn scrub_urls(text: &str, mask_with: &str) -> Option<String> {
             break;
         };
         from = password.end() + 1;
+        // Hidden already: a hidden password is never extended to a later `@`, which would
+        // make each round of scrubbing hide a little more.
+        if password.as_str().starts_with(mask_with) {
+            continue;
+        }
         // `https://host:8080/path?mail=a@b`: a port and a path, not a user and a password.
         let is_port = password
             .as_str()

@@ -40,7 +40,8 @@ pub(crate) fn mask_pairs(
         }
         let (value, end, bracketed) = value_after(bytes, sep);
         at = end;
-        if value.is_empty() {
+        // Empty, or hidden already (a hidden value is never extended to what follows it).
+        if value.is_empty() || text[value.start..].starts_with(mask) {
             continue;
         }
         // Every delimiter the value search stops at is ASCII, so the range is on char
