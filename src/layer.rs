@@ -216,12 +216,13 @@ where
         if crate::panic_echo::is_echo(metadata.target(), &message) {
             return;
         }
-        let mut raw = RawOccurrence::new(
-            Level::from(*metadata.level()),
-            kind,
-            message,
-            RawLocation::from_metadata(metadata),
-        );
+        // A bridged `log` record: grouped, listed and located by where it was logged, not by
+        // the bridge (whose metadata says target `log` for every library).
+        let location = match parts.log {
+            Some(origin) => origin.into_location(),
+            None => RawLocation::from_metadata(metadata),
+        };
+        let mut raw = RawOccurrence::new(Level::from(*metadata.level()), kind, message, location);
         raw.fields = fields;
         raw.chain = parts.chain;
         raw.custom_fingerprint = parts.custom_fingerprint;

@@ -81,3 +81,8 @@ pub use store::{
 };
 pub use ticket::{TicketError, Ticketing};
 pub use tracker::{BuildError, Builder, ErrorTracker, TrackerStats};
+
+/// The examples of `docs/guide.md`, compiled and run as doctests so that the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+struct Guide;

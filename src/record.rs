@@ -88,7 +88,7 @@ pub(crate) struct RawSpan {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RawLocation {
     pub target: Cow<'static, str>,
-    pub module: Option<&'static str>,
+    pub module: Option<Cow<'static, str>>,
     pub file: Option<Cow<'static, str>>,
     pub line: Option<u32>,
 }
@@ -97,7 +97,7 @@ impl RawLocation {
     pub(crate) fn from_metadata(metadata: &'static Metadata<'static>) -> Self {
         RawLocation {
             target: Cow::Borrowed(metadata.target()),
-            module: metadata.module_path(),
+            module: metadata.module_path().map(Cow::Borrowed),
             file: metadata.file().map(Cow::Borrowed),
             line: metadata.line(),
         }
@@ -320,7 +320,7 @@ impl RawOccurrence {
             message: self.message.into_string(),
             location: Location {
                 target: self.location.target.into_owned(),
-                module: self.location.module.map(str::to_owned),
+                module: self.location.module.map(Cow::into_owned),
                 file: self.location.file.map(Cow::into_owned),
                 line: self.location.line,
             },
@@ -831,6 +831,32 @@ pub(crate) struct EventParts {
     pub message: Option<CompactString>,
     pub chain: Vec<RawLink>,
     pub custom_fingerprint: Option<CompactString>,
+    /// Where a record of the `log` crate came from, as a `log` bridge (`tracing_log`'s
+    /// `LogTracer`, which `.init()` installs) puts it in `log.*` fields: the event's own
+    /// metadata only says target `log`.
+    pub log: Option<LogOrigin>,
+}
+
+/// The `log.target`, `log.module_path`, `log.file` and `log.line` of a bridged `log` record.
+#[derive(Default)]
+pub(crate) struct LogOrigin {
+    pub target: Option<CompactString>,
+    pub module: Option<CompactString>,
+    pub file: Option<CompactString>,
+    pub line: Option<u32>,
+}
+
+impl LogOrigin {
+    /// The location of the record, in place of the bridge's.
+    pub(crate) fn into_location(self) -> RawLocation {
+        let owned = |s: CompactString| Cow::Owned(s.into_string());
+        RawLocation {
+            target: self.target.map_or(Cow::Borrowed("log"), owned),
+            module: self.module.map(owned),
+            file: self.file.map(owned),
+            line: self.line,
+        }
+    }
 }
 
 impl<'a> EventRecorder<'a> {
@@ -859,6 +885,9 @@ impl<'a> EventRecorder<'a> {
         let parts = &mut self.parts;
         match field.name() {
             "message" => parts.message = Some(text),
+            "log.target" => parts.log.get_or_insert_default().target = Some(text),
+            "log.module_path" => parts.log.get_or_insert_default().module = Some(text),
+            "log.file" => parts.log.get_or_insert_default().file = Some(text),
             "fingerprint" => parts.custom_fingerprint = Some(text),
             name if is_error_field(name) && parts.chain.is_empty() => parts.chain.push(RawLink {
                 kind: Cow::Borrowed("error"),
@@ -879,6 +908,10 @@ impl Visit for EventRecorder<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "log.line" {
+            self.parts.log.get_or_insert_default().line = u32::try_from(value).ok();
+            return;
+        }
         self.push(field, RawValue::U64(value));
     }
 
