@@ -240,12 +240,23 @@ fn masking_twice_changes_nothing() {
     ));
     values.push((
         "fuzzed",
+        r#"{"passwordscookiess>>>>>>4es://u::"/du@b22421 4 4242442 ":"x"}"#.into(),
+    ));
+    values.push((
+        "fuzzed",
         r#"+es://u24322//:erw@db/s://auth7:/p"w@d`p/}:/@dbp/}:?u:p"w@dbp/}:u:/p"w@d`p/}:/@dbp/}:?u:@p"pbwd/}:u"w@//:erw@db/s:/apzzzzzzzzz@d`p/}:/@dbp/}:?u:p"w@dbp/}:u:/p":p9@ds/:!"w@d"#.into(),
     ));
     for (_, value) in values {
         let once = masking.scrub_text(&value).into_owned();
         let twice = masking.scrub_text(&once).into_owned();
         assert_eq!(once, twice, "{value:?}");
+        // And a whole occurrence holding it, where JSON text is masked as JSON.
+        let mut occurrence = Occurrence::new("kind", value.as_str());
+        occurrence.extras.insert("v".into(), value.clone().into());
+        masking.mask(&mut occurrence);
+        let masked_once = occurrence.clone();
+        masking.mask(&mut occurrence);
+        assert_eq!(occurrence, masked_once, "{value:?}");
         let mask = error_tracker::DefaultMasking::DEFAULT_MASK;
         let values_once = error_tracker::scrub_sensitive_values(&value, mask).into_owned();
         assert_eq!(

@@ -690,25 +690,41 @@ fn mask_value<M: Masking + ?Sized>(masking: &M, value: &mut Value, depth: usize)
 }
 
 fn mask_string_value<M: Masking + ?Sized>(masking: &M, text: &mut String, depth: usize) -> bool {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        // serde_json's own recursion limit bounds the parse; a string it rejects is scrubbed
-        // as plain text below.
-        if let Ok(mut parsed) = serde_json::from_str::<Value>(text) {
-            if !mask_value(masking, &mut parsed, depth + 1) {
-                // Unchanged: keep the original formatting.
-                return false;
-            }
-            *text = match serde_json::to_string(&parsed) {
-                Ok(json) => json,
-                // Unreachable for a `Value` (its keys are strings), but if it ever failed,
-                // hiding the whole string is the safe side.
-                Err(_) => masking.mask_with().to_owned(),
-            };
-            return true;
-        }
+    if let Some(changed) = mask_json_text(masking, text, depth) {
+        return changed;
     }
-    scrub_in_place(masking, text)
+    let changed = scrub_in_place(masking, text);
+    // What the text rules hid can make the rest parse (a stray quote inside a hidden URL
+    // password): then it is masked as JSON too, as a second pass would.
+    if changed {
+        mask_json_text(masking, text, depth);
+    }
+    changed
+}
+
+/// Masks `text` as JSON when it is a JSON object or array: `Some(changed)`; `None` when it
+/// is not JSON. serde_json's own recursion limit bounds the parse.
+fn mask_json_text<M: Masking + ?Sized>(
+    masking: &M,
+    text: &mut String,
+    depth: usize,
+) -> Option<bool> {
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    let mut parsed = serde_json::from_str::<Value>(text).ok()?;
+    if !mask_value(masking, &mut parsed, depth + 1) {
+        // Unchanged: keep the original formatting.
+        return Some(false);
+    }
+    *text = match serde_json::to_string(&parsed) {
+        Ok(json) => json,
+        // Unreachable for a `Value` (its keys are strings), but if it ever failed, hiding the
+        // whole string is the safe side.
+        Err(_) => masking.mask_with().to_owned(),
+    };
+    Some(true)
 }
 
 fn replace_with_mask<M: Masking + ?Sized>(masking: &M, value: &mut Value) -> bool {
