@@ -140,6 +140,9 @@ pub struct ErrorTrackerLayer<S> {
     /// layer itself rather than following the `Arc` to the shared state.
     level: tracing::Level,
     hooks: Hooks,
+    /// Keeps the tracker's worker running while the layer exists, whatever became of the
+    /// tracker handle it was made from.
+    _pipeline: Arc<dyn Send + Sync>,
     _subscriber: PhantomData<fn(S)>,
 }
 
@@ -155,8 +158,9 @@ impl<S> ErrorTrackerLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, pipeline: Arc<dyn Send + Sync>) -> Self {
         ErrorTrackerLayer {
+            _pipeline: pipeline,
             level: shared.settings.level,
             hooks: Hooks {
                 shared,

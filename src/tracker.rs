@@ -389,9 +389,11 @@ impl Builder {
         };
         Ok(ErrorTracker {
             inner: Arc::new(Handle {
-                shared,
-                worker: Mutex::new(Some(worker)),
-                notify: notify_thread,
+                pipeline: Arc::new(Pipeline {
+                    shared,
+                    worker: Mutex::new(Some(worker)),
+                    notify: notify_thread,
+                }),
                 http: self.http,
             }),
         })
@@ -459,15 +461,41 @@ pub struct TrackerStats {
 /// The default of [`Builder::max_pending_bytes`].
 const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
-struct Handle {
+/// The threads that store and announce errors, with the state they share. Every
+/// [`ErrorTracker`] clone and every layer made from one holds it: the pipeline stops (writing
+/// what is pending first) when the last of them is dropped, so a layer installed on its own
+/// (`tracker.layer()` with the tracker dropped) keeps capturing.
+struct Pipeline {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
     notify: Option<NotifyThread>,
+}
+
+/// What an [`ErrorTracker`] clone shares: the pipeline and the HTTP settings.
+struct Handle {
+    pipeline: Arc<Pipeline>,
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     http: HttpConfig,
 }
 
+impl std::ops::Deref for Handle {
+    type Target = Pipeline;
+
+    fn deref(&self) -> &Pipeline {
+        &self.pipeline
+    }
+}
+
 impl Drop for Handle {
+    /// The last tracker handle writes what is pending even when a layer keeps the pipeline
+    /// running (as a global subscriber's does): dropping the tracker at the end of `main` is
+    /// how such an application stores its last errors before it exits.
+    fn drop(&mut self) {
+        self.shared.flush(self.shared.settings.shutdown_timeout);
+    }
+}
+
+impl Drop for Pipeline {
     fn drop(&mut self) {
         let deadline = Instant::now() + self.shared.settings.shutdown_timeout;
         self.shared.flush(self.shared.settings.shutdown_timeout);
@@ -502,9 +530,12 @@ impl Drop for Handle {
 
 /// The error tracker: owns the worker and the store; cheap to clone.
 ///
-/// Dropping the last clone writes what is pending (waiting at most the shutdown timeout)
-/// and stops the worker. The [`ErrorTrackerLayer`] keeps working after that but counts new
-/// errors as lost.
+/// Dropping the last clone writes what is pending (waiting at most the shutdown timeout).
+/// The worker runs as long as a clone or a layer made from one ([`ErrorTracker::layer`])
+/// exists: a layer kept by a subscriber goes on capturing and storing after the tracker is
+/// dropped, and the worker stops (writing what is pending) when the last of them goes. An
+/// application whose layer is installed for good (`.init()`) drops its tracker, or calls
+/// [`ErrorTracker::flush`], at the end of `main` to store its last errors before it exits.
 #[derive(Clone)]
 pub struct ErrorTracker {
     inner: Arc<Handle>,
@@ -529,7 +560,7 @@ impl ErrorTracker {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        ErrorTrackerLayer::new(self.inner.shared.clone())
+        ErrorTrackerLayer::new(self.inner.shared.clone(), self.inner.pipeline.clone())
     }
 
     /// The tower middleware for `http` services (feature `http`), recording the statuses set

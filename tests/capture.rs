@@ -396,9 +396,41 @@ fn dropping_the_tracker_flushes() {
     tracing::dispatcher::with_default(&dispatch, || error!("before shutdown"));
     drop(tracker);
     assert_eq!(store.len(), 1);
-    // The layer outlives the tracker: later errors are counted as lost, not stored.
-    tracing::dispatcher::with_default(&dispatch, || error!("after shutdown"));
-    assert_eq!(store.len(), 1);
+    // The layer outlives the tracker and keeps its worker running: later errors are stored,
+    // at the latest when the last layer goes.
+    tracing::dispatcher::with_default(&dispatch, || error!("after the tracker"));
+    drop(dispatch);
+    assert_eq!(store.len(), 2);
+}
+
+#[test]
+fn a_layer_made_from_a_dropped_tracker_keeps_capturing() {
+    let store = std::sync::Arc::new(error_tracker::MemoryStore::new());
+    // As in `ErrorTracker::builder().build()?.layer()`: the handle is gone at once.
+    let layer = common::builder()
+        .shared_store(store.clone())
+        .build()
+        .expect("tracker")
+        .layer();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::layer::SubscriberExt::with(
+        tracing_subscriber::registry(),
+        layer,
+    ));
+    tracing::dispatcher::with_default(&dispatch, || {
+        error!("captured without a handle");
+        assert!(error_tracker::capture_message("and through the manual API"));
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} stored",
+            store.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(dispatch);
+    assert_eq!(store.len(), 2);
 }
 
 #[test]
