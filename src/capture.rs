@@ -32,7 +32,7 @@ fn with_tracker(f: impl FnOnce(&Dispatch, &Hooks) -> bool) -> bool {
     let mut guard = Some(guard);
     tracing::dispatcher::get_default(|dispatch| match (Hooks::of(dispatch), f.take()) {
         (Some(hooks), Some(f)) => {
-            let accepted = catch_unwind(AssertUnwindSafe(|| f(dispatch, hooks))).unwrap_or(false);
+            let accepted = catch_unwind(AssertUnwindSafe(|| f(dispatch, &hooks))).unwrap_or(false);
             if let Some(guard) = guard.take() {
                 guard.finish(&hooks.shared);
             }

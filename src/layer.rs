@@ -91,9 +91,14 @@ pub(crate) struct Hooks {
 }
 
 impl Hooks {
-    /// Finds the tracker installed in `dispatch`, if any.
-    pub(crate) fn of(dispatch: &Dispatch) -> Option<&Hooks> {
-        dispatch.downcast_ref::<Hooks>()
+    /// Finds the tracker installed in `dispatch`, if any: by downcasting, or, for a layer
+    /// behind one that does not pass downcasts on (`tracing_subscriber::reload::Layer`), by
+    /// the subscriber it registered with (see [`reachable`]).
+    pub(crate) fn of(dispatch: &Dispatch) -> Option<Cow<'_, Hooks>> {
+        if let Some(hooks) = dispatch.downcast_ref::<Hooks>() {
+            return Some(Cow::Borrowed(hooks));
+        }
+        reachable::find(dispatch).map(Cow::Owned)
     }
 
     /// Captures `raw` inside the dispatcher's current span; false if it was not accepted.
@@ -143,6 +148,8 @@ pub struct ErrorTrackerLayer<S> {
     /// Keeps the tracker's worker running while the layer exists, whatever became of the
     /// tracker handle it was made from.
     _pipeline: Arc<dyn Send + Sync>,
+    /// The subscribers this layer registered with for [`reachable`], to forget on drop.
+    registered: parking_lot::Mutex<Vec<usize>>,
     _subscriber: PhantomData<fn(S)>,
 }
 
@@ -161,6 +168,7 @@ where
     pub(crate) fn new(shared: Arc<Shared>, pipeline: Arc<dyn Send + Sync>) -> Self {
         ErrorTrackerLayer {
             _pipeline: pipeline,
+            registered: parking_lot::Mutex::new(Vec::new()),
             level: shared.settings.level,
             hooks: Hooks {
                 shared,
@@ -240,10 +248,25 @@ where
     }
 }
 
+impl<S> Drop for ErrorTrackerLayer<S> {
+    fn drop(&mut self) {
+        reachable::forget(&self.hooks, &self.registered);
+    }
+}
+
 impl<S> tracing_subscriber::Layer<S> for ErrorTrackerLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        // Reached by downcasting, as usual: nothing to do. Behind a reload layer (which
+        // passes no downcast on, since its layer can be swapped), the manual API, scopes and
+        // the HTTP middleware find this layer by the subscriber under it instead.
+        if dispatch.downcast_ref::<Hooks>().is_none() {
+            reachable::register::<S>(dispatch, &self.hooks, &self.registered);
+        }
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         // The values are recorded before the span is looked up, so that a span without any
         // costs no lookup; the state is built on the stack and moved into the extension's
@@ -303,6 +326,78 @@ where
         } else {
             None
         }
+    }
+}
+
+/// Trackers reachable by the subscriber under them, for layers that downcasting cannot reach.
+mod reachable {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use parking_lot::{Mutex, RwLock};
+    use tracing::{Dispatch, Subscriber};
+
+    use super::Hooks;
+
+    /// A layer's hooks and how to recognise the subscriber it registered with: the address
+    /// of the `S` under it, found in a dispatcher by downcasting to `S` (which every
+    /// layer, a reload layer included, passes down to the subscriber).
+    struct Registered {
+        locate: fn(&Dispatch) -> Option<usize>,
+        subscriber: usize,
+        hooks: Hooks,
+    }
+
+    static REGISTERED: RwLock<Vec<Registered>> = RwLock::new(Vec::new());
+    /// Whether any is registered: the common case (none) costs one load.
+    static ANY: AtomicBool = AtomicBool::new(false);
+
+    fn locate<S: Subscriber>(dispatch: &Dispatch) -> Option<usize> {
+        dispatch
+            .downcast_ref::<S>()
+            .map(|subscriber| std::ptr::from_ref(subscriber) as usize)
+    }
+
+    pub(super) fn register<S: Subscriber>(
+        dispatch: &Dispatch,
+        hooks: &Hooks,
+        registered: &Mutex<Vec<usize>>,
+    ) {
+        let Some(subscriber) = locate::<S>(dispatch) else {
+            return;
+        };
+        REGISTERED.write().push(Registered {
+            locate: locate::<S>,
+            subscriber,
+            hooks: hooks.clone(),
+        });
+        registered.lock().push(subscriber);
+        ANY.store(true, Ordering::Release);
+    }
+
+    pub(super) fn find(dispatch: &Dispatch) -> Option<Hooks> {
+        if !ANY.load(Ordering::Acquire) {
+            return None;
+        }
+        REGISTERED
+            .read()
+            .iter()
+            .find(|entry| (entry.locate)(dispatch) == Some(entry.subscriber))
+            .map(|entry| entry.hooks.clone())
+    }
+
+    /// Forgets what a dropped layer registered: its subscriber is going away too, and a new
+    /// one could be given the same address.
+    pub(super) fn forget(hooks: &Hooks, registered: &Mutex<Vec<usize>>) {
+        let subscribers = std::mem::take(&mut *registered.lock());
+        if subscribers.is_empty() {
+            return;
+        }
+        let mut all = REGISTERED.write();
+        all.retain(|entry| {
+            !(subscribers.contains(&entry.subscriber)
+                && std::sync::Arc::ptr_eq(&entry.hooks.shared, &hooks.shared))
+        });
+        ANY.store(!all.is_empty(), Ordering::Release);
     }
 }
 

@@ -721,3 +721,31 @@ fn paths_are_bounded_and_their_secrets_hidden() {
     // Past 32 characters a segment is hidden as a possible credential.
     assert_eq!(messages[2], format!("GET /x/{MASK} answered 404 Not Found"));
 }
+
+#[test]
+fn a_tracker_behind_a_reload_layer_records_the_request() {
+    let server = Server::start_with(
+        ErrorTracker::builder(),
+        |tracker| {
+            let (layer, handle) = tracing_subscriber::reload::Layer::new(tracker.layer());
+            // Kept for the test's life, as an application keeps its handle.
+            std::mem::forget(handle);
+            tracing::Dispatch::new(tracing_subscriber::layer::SubscriberExt::with(
+                tracing_subscriber::registry(),
+                layer,
+            ))
+        },
+        app,
+    );
+    assert_eq!(server.get("/users/7"), Some(500));
+    let groups = server.groups();
+    let group = only_of_kind(&groups, "http_status");
+    assert_eq!(
+        group.summary.message,
+        "GET /users/{id} answered 500 Internal Server Error"
+    );
+    assert_eq!(
+        request_span(&group.samples[0]).fields["http.path"],
+        "/users/7"
+    );
+}

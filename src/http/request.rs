@@ -194,7 +194,7 @@ impl RequestState {
         self.span.with_subscriber(|(id, dispatch)| {
             if let (Some(hooks), Some(build)) = (Hooks::of(dispatch), build.take()) {
                 let captured = catch_unwind(AssertUnwindSafe(|| {
-                    hooks.capture_in_span(dispatch, id, build(hooks))
+                    hooks.capture_in_span(dispatch, id, build(&hooks))
                 }));
                 if captured.is_err() {
                     hooks

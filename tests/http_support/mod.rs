@@ -39,8 +39,21 @@ fn runtime(dispatch: &Dispatch) -> Runtime {
 impl Server {
     /// Starts `app(tracker)` with a tracker built from `builder` (in memory).
     pub fn start(builder: Builder, app: impl FnOnce(&ErrorTracker) -> Router) -> Server {
+        Server::start_with(
+            builder,
+            |tracker| Dispatch::new(tracing_subscriber::registry().with(tracker.layer())),
+            app,
+        )
+    }
+
+    /// The same, with the subscriber `subscriber(tracker)` makes.
+    pub fn start_with(
+        builder: Builder,
+        subscriber: impl FnOnce(&ErrorTracker) -> Dispatch,
+        app: impl FnOnce(&ErrorTracker) -> Router,
+    ) -> Server {
         let tracker = builder.in_memory().build().expect("tracker builds");
-        let dispatch = Dispatch::new(tracing_subscriber::registry().with(tracker.layer()));
+        let dispatch = subscriber(&tracker);
         let runtime = runtime(&dispatch);
         let router = app(&tracker);
         let listener = runtime
