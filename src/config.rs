@@ -423,6 +423,12 @@ const KEYS: &[(&str, ValueKind)] = &[
 /// The prefix of every environment variable.
 pub const ENV_PREFIX: &str = "ERROR_TRACKER_";
 
+/// `ERROR_TRACKER_*` variables that are not settings, and that [`Config::load`] leaves alone:
+/// `ERROR_TRACKER_CONFIG` names the settings file; `ERROR_TRACKER_DB`,
+/// `ERROR_TRACKER_TOKEN` and `ERROR_TRACKER_BASIC` are the `error-tracker` tool's `--db`,
+/// `--token` and `--basic`.
+const TOOL_VARIABLES: &[&str] = &["CONFIG", "DB", "TOKEN", "BASIC"];
+
 /// The environment variable for a dotted key: `store.path` is `ERROR_TRACKER_STORE_PATH`.
 pub fn env_var_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.to_ascii_uppercase().replace('.', "_"))
@@ -479,8 +485,10 @@ impl Config {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if rest == "CONFIG" {
-                // Names the settings file for tools that look for one; not a setting itself.
+            if TOOL_VARIABLES.contains(&rest) {
+                // Not settings: the file's name, and the `error-tracker` tool's own options,
+                // which share the namespace so that one environment (a `.env` file, a
+                // systemd unit, a compose file) serves the application and the tool.
                 continue;
             }
             let Some((key, kind)) = KEYS.iter().find(|(key, _)| env_var_name(key) == name) else {

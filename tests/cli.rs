@@ -313,12 +313,13 @@ impl Served {
             .args(options)
             .env_remove("ERROR_TRACKER_TOKEN")
             .env_remove("ERROR_TRACKER_BASIC")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("serve starts");
         let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
+        // The address is printed on standard output.
+        BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let start = line

@@ -83,6 +83,11 @@ fn the_environment_wins_over_the_file() {
             ("ERROR_TRACKER_MASKED_KEYS", "pin, cvv"),
             ("ERROR_TRACKER_MAX_PENDING_BYTES", "1048576"),
             ("ERROR_TRACKER_CONFIG", "ignored: names the file"),
+            // The tool's own options share the namespace.
+            ("ERROR_TRACKER_DB", "/var/lib/app/errors.redb"),
+            ("ERROR_TRACKER_TOKEN", "t0ken"),
+            ("ERROR_TRACKER_BASIC", "admin:pw"),
+            ("ERROR_TRACKER_EMAIL_NOTIFY_NEW", "No"),
             ("UNRELATED", "x"),
         ]),
     )
@@ -91,6 +96,7 @@ fn the_environment_wins_over_the_file() {
     assert_eq!(config.store.path, PathBuf::from("from-env.redb"));
     assert_eq!(config.masked_keys, ["pin", "cvv"]);
     assert_eq!(config.max_pending_bytes, 1 << 20);
+    assert!(!config.email.notify_new);
     assert_eq!(
         env_var_name("store.retention_days"),
         "ERROR_TRACKER_STORE_RETENTION_DAYS"

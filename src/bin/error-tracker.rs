@@ -651,10 +651,13 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<(), Failure> {
                 message: format!("cannot listen on {}: {err}", args.addr),
             })?;
         let addr = listener.local_addr()?;
-        eprintln!(
+        // On standard output, where a script that starts the server reads what it prints;
+        // notes and failures go to standard error.
+        println!(
             "Serving the errors in {} at http://{addr}/ for {access}. Ctrl-C stops.",
             cli.db.display()
         );
+        io::stdout().flush()?;
         if !addr.ip().is_loopback()
             && args.token.is_none()
             && args.basic.is_none()
