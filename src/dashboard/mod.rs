@@ -174,7 +174,29 @@ impl Dashboard {
     ///
     /// The [`LoopbackOnly`] permission needs the peer address: serve with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
-    pub fn router(&self) -> Router {
+    ///
+    /// The router is a `Router<S>` for any state `S`, so it nests in an application's router
+    /// that has state of its own:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use error_tracker::dashboard::{AllowAll, Dashboard};
+    /// #[derive(Clone)]
+    /// struct AppState {
+    ///     name: &'static str,
+    /// }
+    ///
+    /// let dashboard = Dashboard::new(Arc::new(error_tracker::MemoryStore::new())).permission(AllowAll);
+    /// let app: axum::Router = axum::Router::new()
+    ///     .route("/", axum::routing::get(|axum::extract::State(s): axum::extract::State<AppState>| async move { s.name }))
+    ///     .nest("/errors", dashboard.router())
+    ///     .with_state(AppState { name: "shop" });
+    /// # let _ = app;
+    /// ```
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
         let state = self.inner.clone();
         let guarded = Router::new()
             .route("/", get(handlers::list_page))
