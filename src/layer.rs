@@ -211,6 +211,9 @@ where
         let shared = &self.hooks.shared;
         let settings = &shared.settings;
         let metadata = event.metadata();
+        if !crate::filter::admits(shared, metadata) {
+            return;
+        }
         let mut fields = RawFields::new();
         let mut recorder = EventRecorder::new(&mut fields, settings.max_value_len);
         event.record(&mut recorder);

@@ -49,6 +49,7 @@ pub mod config;
 mod context;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
+mod filter;
 pub mod fingerprint;
 #[cfg(feature = "http")]
 pub mod http;
@@ -70,6 +71,7 @@ pub use capture::{
     TrackResult, capture_dyn_error, capture_error, capture_message, track, track_silent,
 };
 pub use context::{ContextBuilder, DefaultContext};
+pub use filter::EventDecision;
 pub use layer::ErrorTrackerLayer;
 pub use mask::{DefaultMasking, Masking, mask_occurrence, scrub_sensitive_values};
 pub use notify::{NotificationStats, Notifier, NotifyPolicy, SmtpNotifier, SmtpSettings};

@@ -46,6 +46,8 @@ pub(crate) struct Counters {
     pub dropped_samples: AtomicU64,
     /// Captures dropped because they were raised while this thread was already capturing.
     pub reentrant: AtomicU64,
+    /// Events left out by the event filter, and occurrences dropped by the event mapper.
+    pub filtered: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -65,6 +67,10 @@ pub(crate) struct Shared {
     pub flush_requested: AtomicBool,
     /// Set once the panic hook is installed, so that a second call does not chain it twice.
     pub panic_hook_installed: AtomicBool,
+    /// Leaves events out on the caller's thread, when one is configured.
+    pub event_filter: Option<Box<crate::filter::EventFilter>>,
+    /// Rewrites or drops occurrences on the worker, when one is configured.
+    pub event_mapper: Option<Box<crate::filter::EventMapper>>,
     /// Decides what context occurrences carry, when one is configured.
     pub context: Option<Arc<dyn crate::context::ContextBuilder>>,
     /// Hands what the store reports to the notifier thread, when there is one.

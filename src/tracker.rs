@@ -52,6 +52,8 @@ pub struct Builder {
     notifier: Option<Arc<dyn Notifier>>,
     ticketing: Option<Arc<dyn Ticketing>>,
     context: Option<Arc<dyn ContextBuilder>>,
+    event_filter: Option<Box<crate::filter::EventFilter>>,
+    event_mapper: Option<Box<crate::filter::EventMapper>>,
     notify_policy: NotifyPolicy,
     email: EmailConfig,
     http: HttpConfig,
@@ -83,6 +85,8 @@ impl Default for Builder {
             notifier: None,
             ticketing: None,
             context: None,
+            event_filter: None,
+            event_mapper: None,
             notify_policy: NotifyPolicy::default(),
             email: EmailConfig::default(),
             http: HttpConfig::default(),
@@ -100,6 +104,8 @@ impl std::fmt::Debug for Builder {
             .field("notifier", &self.notifier.is_some())
             .field("ticketing", &self.ticketing.is_some())
             .field("context_builder", &self.context.is_some())
+            .field("event_filter", &self.event_filter.is_some())
+            .field("event_mapper", &self.event_mapper.is_some())
             .field("notify_policy", &self.notify_policy)
             .field("email", &self.email)
             .field("http", &self.http)
@@ -266,6 +272,67 @@ impl Builder {
         self
     }
 
+    /// Leaves out the events at the capture level for which `filter` answers
+    /// [`EventDecision::Ignore`], by their metadata (target, level, name, fields' names),
+    /// before anything is recorded: a noisy target without a per-layer filter, which would
+    /// hide the tracker's own spans too. Runs on the caller's thread, so keep it cheap;
+    /// ignored events are counted in [`TrackerStats::filtered`]. `capture_*` calls and panics
+    /// are not events and are not filtered. A filter that panics lets the event in.
+    ///
+    /// ```
+    /// use error_tracker::{ErrorTracker, EventDecision};
+    ///
+    /// let tracker = ErrorTracker::builder()
+    ///     .in_memory()
+    ///     .event_filter(|metadata| {
+    ///         if metadata.target().starts_with("hyper::") {
+    ///             EventDecision::Ignore
+    ///         } else {
+    ///             EventDecision::Capture
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), error_tracker::BuildError>(())
+    /// ```
+    pub fn event_filter(
+        mut self,
+        filter: impl Fn(&tracing::Metadata<'_>) -> crate::EventDecision + Send + Sync + 'static,
+    ) -> Self {
+        self.event_filter = Some(Box::new(filter));
+        self
+    }
+
+    /// Rewrites or drops each occurrence before it is stored: `mapper` gets it masked and
+    /// returns it, changed or not, or `None` to drop it. What it returns is masked again,
+    /// grouped by what it returns, then shaped by the context builder (which never moves an
+    /// error to another group). The newest occurrence
+    /// of a burst decides for the others counted with it: dropped, they are all dropped,
+    /// counted in [`TrackerStats::filtered`]. Runs on the worker; a mapper that panics keeps
+    /// the occurrence as it was, counted in [`TrackerStats::hook_panics`].
+    ///
+    /// ```
+    /// use error_tracker::ErrorTracker;
+    ///
+    /// let tracker = ErrorTracker::builder()
+    ///     .in_memory()
+    ///     .event_mapper(|mut occurrence| {
+    ///         if occurrence.message.contains("client disconnected") {
+    ///             return None;
+    ///         }
+    ///         occurrence.tags.insert("team".into(), "payments".into());
+    ///         Some(occurrence)
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), error_tracker::BuildError>(())
+    /// ```
+    pub fn event_mapper(
+        mut self,
+        mapper: impl Fn(crate::Occurrence) -> Option<crate::Occurrence> + Send + Sync + 'static,
+    ) -> Self {
+        self.event_mapper = Some(Box::new(mapper));
+        self
+    }
+
     /// Applies every setting of `config` (file and environment settings); a custom store or
     /// masking set in code before or after is kept.
     pub fn config(mut self, config: &Config) -> Self {
@@ -374,6 +441,8 @@ impl Builder {
             flush_requested: Default::default(),
             panic_hook_installed: Default::default(),
             context: self.context,
+            event_filter: self.event_filter,
+            event_mapper: self.event_mapper,
             notify,
             last_hook_error: Mutex::new(None),
             settings: self.settings,
@@ -456,6 +525,9 @@ pub struct TrackerStats {
     /// Captures dropped because they were raised while the same thread was capturing: an
     /// `error!` or `capture_*` call inside the `Display` or `Debug` of a captured value.
     pub reentrant_captures: u64,
+    /// Events left out by [`Builder::event_filter`], and occurrences dropped by
+    /// [`Builder::event_mapper`].
+    pub filtered: u64,
 }
 
 /// The default of [`Builder::max_pending_bytes`].
@@ -689,6 +761,7 @@ impl ErrorTracker {
                     .as_ref()
                     .map_or(0, |n| n.shared.internal_panics.load(Ordering::Relaxed)),
             reentrant_captures: counters.reentrant.load(Ordering::Relaxed),
+            filtered: counters.filtered.load(Ordering::Relaxed),
         }
     }
 }

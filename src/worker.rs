@@ -426,6 +426,18 @@ impl Worker {
             self.process_id,
             limit,
         ));
+        // The mapper sees the newest occurrence first and decides for the whole entry: every
+        // occurrence of it shares what grouping reads.
+        let newest = match self.map(newest) {
+            Some(newest) => newest,
+            None => {
+                self.shared
+                    .counters
+                    .filtered
+                    .fetch_add(group.count, Ordering::Relaxed);
+                return None;
+            }
+        };
         let fingerprint = fingerprint::fingerprint(&newest);
         let held = self.pending.get(&fingerprint);
         let mut room = keep.saturating_sub(held.map_or(0, |u| u.samples.len()));
@@ -444,9 +456,13 @@ impl Worker {
         }
         for raw in raws {
             if keeps(raw.time) {
-                let mut occurrence = raw.into_occurrence(&self.shared.host, self.process_id, limit);
-                crate::context::apply(&self.shared, &mut occurrence);
-                samples.push(self.mask(occurrence));
+                // As for the newest: masked, mapped, then shaped by the context builder.
+                let occurrence =
+                    self.mask(raw.into_occurrence(&self.shared.host, self.process_id, limit));
+                match self.map(occurrence) {
+                    Some(occurrence) => samples.push(self.with_context(occurrence)),
+                    None => dropped_samples += 1,
+                }
             } else {
                 dropped_samples += 1;
             }
@@ -466,6 +482,14 @@ impl Worker {
             dropped_samples,
             keep_samples: keep,
         })
+    }
+
+    /// Through the event mapper, if there is one, masked again: a mapper may add text.
+    fn map(&self, occurrence: Occurrence) -> Option<Occurrence> {
+        if self.shared.event_mapper.is_none() {
+            return Some(occurrence);
+        }
+        crate::filter::map(&self.shared, occurrence).map(|mapped| self.mask(mapped))
     }
 
     /// Masks with the configured masking; if that panics, with the default one, so that an
