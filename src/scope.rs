@@ -3,8 +3,15 @@
 //! A scope is a span (`error_tracker::scope`) whose extension holds the values, so it follows
 //! the span rules: it covers whatever runs while it is entered, nests (inner values win), and
 //! crosses `.await` points when a future is `.instrument`ed with [`scope_span`].
+//!
+//! A filter can disable that span (`EnvFilter::new("myapp=debug")` names only the
+//! application's targets). [`configure_scope`] then keeps its values on the thread instead,
+//! until its guard drops: errors raised on the thread meanwhile carry them as before, under
+//! the scopes of enabled spans.
 
+use std::cell::RefCell;
 use std::fmt::Display;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -13,6 +20,7 @@ use tracing::span::EnteredSpan;
 
 use crate::layer::Hooks;
 use crate::occurrence::FieldMap;
+use crate::record::{RawFields, RawOccurrence, RawSpan};
 
 /// The target of scope spans; they are left out of span traces.
 pub(crate) const SCOPE_TARGET: &str = "error_tracker::scope";
@@ -108,9 +116,29 @@ pub fn scope_span(f: impl FnOnce(&mut Scope)) -> Span {
 /// });
 /// // error!(...) here carries user_id and email as extras.
 /// ```
+///
+/// When a filter disables the scope span, the values are kept on this thread until the guard
+/// drops, with the same effect for errors raised on it.
 pub fn configure_scope(f: impl FnOnce(&mut Scope)) -> ScopeGuard {
+    let span = tracing::error_span!(target: SCOPE_TARGET, "scope");
+    let mut f = Some(f);
+    let mut on_thread = None;
+    if !configure_span_scope(&span, |scope| {
+        if let Some(f) = f.take() {
+            f(scope);
+        }
+    }) {
+        // Disabled by a filter (or no tracker sees it): the disabled span still names its
+        // callsite, whose metadata marks the values as a scope when they are captured.
+        if let (Some(f), Some(metadata)) = (f.take(), span.metadata()) {
+            let mut scope = Scope::default();
+            f(&mut scope);
+            on_thread = Some(ThreadScope::push(metadata, scope));
+        }
+    }
     ScopeGuard {
-        _entered: scope_span(f).entered(),
+        _entered: span.entered(),
+        _on_thread: on_thread,
     }
 }
 
@@ -119,4 +147,56 @@ pub fn configure_scope(f: impl FnOnce(&mut Scope)) -> ScopeGuard {
 #[derive(Debug)]
 pub struct ScopeGuard {
     _entered: EnteredSpan,
+    _on_thread: Option<ThreadScope>,
+}
+
+thread_local! {
+    /// Scopes whose span a filter disabled, outermost first, with an id each so that a guard
+    /// dropped out of order removes its own.
+    static THREAD_SCOPES: RefCell<Vec<(u64, &'static tracing::Metadata<'static>, Arc<Scope>)>> =
+        const { RefCell::new(Vec::new()) };
+    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A scope kept on the thread, removed when dropped.
+#[derive(Debug)]
+struct ThreadScope {
+    id: u64,
+}
+
+impl ThreadScope {
+    fn push(metadata: &'static tracing::Metadata<'static>, scope: Scope) -> ThreadScope {
+        let id = NEXT_ID.with(|next| {
+            let id = next.get();
+            next.set(id.wrapping_add(1));
+            id
+        });
+        THREAD_SCOPES.with(|scopes| scopes.borrow_mut().push((id, metadata, Arc::new(scope))));
+        ThreadScope { id }
+    }
+}
+
+impl Drop for ThreadScope {
+    fn drop(&mut self) {
+        // `try_with`: a guard dropped while the thread's locals are being destroyed.
+        let _ = THREAD_SCOPES.try_with(|scopes| {
+            scopes.borrow_mut().retain(|(id, _, _)| *id != self.id);
+        });
+    }
+}
+
+/// Adds the scopes kept on this thread to `raw`, as the outermost of its spans (so that the
+/// scopes of enabled spans, inside them, win).
+pub(crate) fn attach_thread_scopes(raw: &mut RawOccurrence) {
+    let _ = THREAD_SCOPES.try_with(|scopes| {
+        let scopes = scopes.borrow();
+        // `raw.spans` runs from the innermost span out; the thread's scopes are outermost
+        // first, so they go on in reverse.
+        raw.spans
+            .extend(scopes.iter().rev().map(|(_, metadata, scope)| RawSpan {
+                metadata,
+                fields: RawFields::new(),
+                scope: Some(scope.clone()),
+            }));
+    });
 }

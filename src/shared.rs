@@ -81,11 +81,12 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Hands one occurrence to the worker; false when it was lost (full, or shut down).
-    pub(crate) fn submit(&self, raw: RawOccurrence) -> bool {
+    pub(crate) fn submit(&self, mut raw: RawOccurrence) -> bool {
         if self.stopping.load(Ordering::Relaxed) {
             self.buffer.count_unsaved(1);
             return false;
         }
+        crate::scope::attach_thread_scopes(&mut raw);
         self.buffer.push(raw) == Pushed::Accepted
     }
 
