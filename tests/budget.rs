@@ -85,10 +85,7 @@ fn a_stalled_store_holds_no_more_than_the_byte_budget() {
         }
         for i in 0..DISTINCT {
             // Letters only: each message is its own error after parameterisation.
-            let name: String = format!("{i:x}")
-                .bytes()
-                .map(|b| (b'g' + b % 16) as char)
-                .collect();
+            let name = common::letters(i);
             tracing::error!(body = blob.as_str(), "component {name} failed");
             tracing::error!(body = blob.as_str(), "the repeated one");
             peak = peak.max(LIVE.load(Ordering::Relaxed).saturating_sub(before));

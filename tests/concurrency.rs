@@ -111,13 +111,10 @@ fn a_healthy_but_slower_store_loses_nothing_it_accepted() {
             .max_pending_errors(256)
             .flush_interval(Duration::from_millis(1)),
     );
-    const RAISED: u64 = 20_000;
+    const RAISED: usize = 20_000;
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..RAISED {
-            let name: String = format!("{i:x}")
-                .bytes()
-                .map(|b| (b'g' + b % 16) as char)
-                .collect();
+            let name = common::letters(i);
             tracing::error!("component {name} failed");
         }
     });
@@ -133,7 +130,7 @@ fn a_healthy_but_slower_store_loses_nothing_it_accepted() {
         stats.refused > 0,
         "the store was slower than the errors: {stats:?}"
     );
-    assert_eq!(stats.stored + stats.refused, RAISED, "{stats:?}");
+    assert_eq!(stats.stored + stats.refused, RAISED as u64, "{stats:?}");
     assert_eq!(
         stats.captured, stats.stored,
         "every accepted occurrence is stored"

@@ -144,21 +144,11 @@ fn a_backlog_too_large_for_one_transaction_is_written_in_parts() {
     );
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..1000 {
-            let name: String = format!("{i:x}")
-                .bytes()
-                .map(|b| (b'g' + b % 16) as char)
-                .collect();
+            let name = common::letters(i);
             tracing::error!("component {name} failed");
         }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !tracker.flush(Duration::from_secs(1)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            tracker.stats()
-        );
-    }
+    common::flush_within(&tracker, 60);
     let stats = tracker.stats();
     assert_eq!(stats.stored, 1000, "{stats:?}");
     assert_eq!(stats.lost, 0);

@@ -1,6 +1,8 @@
 //! The redb file through the faults of real life: an application that exits with its tracker
 //! installed for good, a crash, the file deleted while open, damaged bytes.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -38,7 +40,10 @@ fn run_child(db: &Path, abort: bool) {
     if abort {
         command.env(CHILD_ABORT, "1");
     }
-    let status = command.status().expect("the child runs");
+    let status = command
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("the child runs");
     assert_eq!(status.success(), !abort, "{status:?}");
 }
 
@@ -101,14 +106,7 @@ fn a_file_deleted_while_open_is_created_again() {
     assert!(tracker.flush(Duration::from_secs(10)));
     std::fs::remove_file(&db).unwrap();
     tracing::dispatcher::with_default(&dispatch, || tracing::error!("after"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !tracker.flush(Duration::from_secs(1)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            tracker.stats()
-        );
-    }
+    common::flush_within(&tracker, 20);
     let stats = tracker.stats();
     assert_eq!(stats.stored, 2, "{stats:?}");
     assert!(
@@ -136,10 +134,7 @@ fn damaged_files_are_errors_never_panics() {
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(tracker.layer()));
         tracing::dispatcher::with_default(&dispatch, || {
             for i in 0..40 {
-                let name: String = format!("{i:x}")
-                    .bytes()
-                    .map(|b| (b'g' + b % 16) as char)
-                    .collect();
+                let name = common::letters(i);
                 tracing::error!(detail = "x".repeat(300), "step {name} failed");
             }
         });

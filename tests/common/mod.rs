@@ -47,6 +47,28 @@ pub fn all_groups(tracker: &ErrorTracker) -> Vec<ErrorGroup> {
         .collect()
 }
 
+/// A name made of letters only for `i`, so that messages holding it stay distinct errors
+/// after parameterisation (which would turn digits into `<int>`).
+pub fn letters(i: usize) -> String {
+    format!("{i:x}")
+        .bytes()
+        .map(|b| char::from(b'g' + b % 16))
+        .collect()
+}
+
+/// Flushes until everything is stored, failing after `seconds` (a store that recovers only
+/// after some retries needs more than one flush).
+pub fn flush_within(tracker: &ErrorTracker, seconds: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while !tracker.flush(Duration::from_secs(1)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not stored within {seconds} s: {:?}",
+            tracker.stats()
+        );
+    }
+}
+
 /// The only stored group; fails if there is not exactly one.
 pub fn single(groups: &[ErrorGroup]) -> &ErrorGroup {
     assert_eq!(groups.len(), 1, "expected one group, got {groups:#?}");
