@@ -18,7 +18,7 @@ use serde_json::Value;
 use tracing::Span;
 use tracing::span::EnteredSpan;
 
-use crate::layer::Hooks;
+use crate::layer::{CaptureContext, Hooks};
 use crate::occurrence::FieldMap;
 use crate::record::{RawFields, RawOccurrence, RawSpan};
 
@@ -150,28 +150,66 @@ pub struct ScopeGuard {
     _on_thread: Option<ThreadScope>,
 }
 
+/// What a span whose place a filter took would have given a capture.
+enum ThreadContext {
+    /// A [`configure_scope`] scope.
+    Scope(Arc<Scope>),
+    /// A request's context, built when something is captured (the HTTP middleware), with the
+    /// fields its span would have had.
+    Capture(Arc<dyn CaptureContext>, RawFields),
+}
+
+/// One entry of the thread's stack.
+struct ThreadEntry {
+    id: u64,
+    metadata: &'static tracing::Metadata<'static>,
+    context: ThreadContext,
+}
+
 thread_local! {
-    /// Scopes whose span a filter disabled, outermost first, with an id each so that a guard
-    /// dropped out of order removes its own.
-    static THREAD_SCOPES: RefCell<Vec<(u64, &'static tracing::Metadata<'static>, Arc<Scope>)>> =
-        const { RefCell::new(Vec::new()) };
+    /// Scopes and request contexts whose span a filter disabled, outermost first, with an id
+    /// each so that a guard dropped out of order removes its own.
+    static THREAD_SCOPES: RefCell<Vec<ThreadEntry>> = const { RefCell::new(Vec::new()) };
     static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// A scope kept on the thread, removed when dropped.
+/// A scope or context kept on the thread, removed when dropped.
 #[derive(Debug)]
-struct ThreadScope {
+pub(crate) struct ThreadScope {
     id: u64,
 }
 
 impl ThreadScope {
     fn push(metadata: &'static tracing::Metadata<'static>, scope: Scope) -> ThreadScope {
+        Self::push_context(metadata, ThreadContext::Scope(Arc::new(scope)))
+    }
+
+    /// Keeps a request's context on the thread until the guard drops (while the middleware
+    /// polls the request's handler), for a request whose span a filter disabled.
+    pub(crate) fn enter_capture_context(
+        metadata: &'static tracing::Metadata<'static>,
+        context: Arc<dyn CaptureContext>,
+        fields: RawFields,
+    ) -> ThreadScope {
+        Self::push_context(metadata, ThreadContext::Capture(context, fields))
+    }
+
+    fn push_context(
+        metadata: &'static tracing::Metadata<'static>,
+        context: ThreadContext,
+    ) -> ThreadScope {
         let id = NEXT_ID.with(|next| {
             let id = next.get();
             next.set(id.wrapping_add(1));
             id
         });
-        THREAD_SCOPES.with(|scopes| scopes.borrow_mut().push((id, metadata, Arc::new(scope))));
+        THREAD_SCOPES.with(|scopes| {
+            scopes.borrow_mut().push(ThreadEntry {
+                id,
+                metadata,
+                context,
+            });
+        });
         ThreadScope { id }
     }
 }
@@ -180,7 +218,7 @@ impl Drop for ThreadScope {
     fn drop(&mut self) {
         // `try_with`: a guard dropped while the thread's locals are being destroyed.
         let _ = THREAD_SCOPES.try_with(|scopes| {
-            scopes.borrow_mut().retain(|(id, _, _)| *id != self.id);
+            scopes.borrow_mut().retain(|entry| entry.id != self.id);
         });
     }
 }
@@ -193,10 +231,17 @@ pub(crate) fn attach_thread_scopes(raw: &mut RawOccurrence) {
         // `raw.spans` runs from the innermost span out; the thread's scopes are outermost
         // first, so they go on in reverse.
         raw.spans
-            .extend(scopes.iter().rev().map(|(_, metadata, scope)| RawSpan {
-                metadata,
-                fields: RawFields::new(),
-                scope: Some(scope.clone()),
+            .extend(scopes.iter().rev().map(|entry| match &entry.context {
+                ThreadContext::Scope(scope) => RawSpan {
+                    metadata: entry.metadata,
+                    fields: RawFields::new(),
+                    scope: Some(scope.clone()),
+                },
+                ThreadContext::Capture(context, fields) => RawSpan {
+                    metadata: entry.metadata,
+                    fields: fields.clone(),
+                    scope: context.on_capture(),
+                },
             }));
     });
 }

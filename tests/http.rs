@@ -749,3 +749,56 @@ fn a_tracker_behind_a_reload_layer_records_the_request() {
         "/users/7"
     );
 }
+
+#[test]
+fn a_filter_that_names_only_the_application_keeps_the_request_context() {
+    // `EnvFilter::new("http=debug")`: the application's own target only, which disables the
+    // request span (target `error_tracker::http`).
+    let server = Server::start_with(
+        ErrorTracker::builder(),
+        |tracker| {
+            tracing::Dispatch::new(tracing_subscriber::layer::SubscriberExt::with(
+                tracing_subscriber::layer::SubscriberExt::with(
+                    tracing_subscriber::registry(),
+                    tracing_subscriber::EnvFilter::new("http=debug"),
+                ),
+                tracker.layer(),
+            ))
+        },
+        app,
+    );
+    let answered = server.run(
+        server
+            .client
+            .get(server.url("/users/7?access_token=q-secret&page=2"))
+            .header("x-custom", "hello")
+            .send(),
+    );
+    assert_eq!(answered.expect("answered").status().as_u16(), 500);
+    assert_eq!(server.get("/logged/6"), Some(500));
+    let groups = server.groups();
+    let status = only_of_kind(&groups, "http_status");
+    assert_eq!(
+        status.summary.message,
+        "GET /users/{id} answered 500 Internal Server Error"
+    );
+    let sample = &status.samples[0];
+    let span = request_span(sample);
+    assert_eq!(span.fields["http.path"], "/users/7");
+    assert_eq!(span.fields["http.route"], "/users/{id}");
+    assert_eq!(sample.extras["http.headers"]["x-custom"], "hello");
+    assert_eq!(sample.extras["http.query"]["page"], "2");
+    assert!(!text_of(status).contains("q-secret"));
+    // An error logged in the handler carries the request too, and is the only record of it.
+    let logged: Vec<_> = groups
+        .iter()
+        .filter(|g| {
+            g.samples[0].extras.get("http.headers").is_some() && g.summary.kind != "http_status"
+        })
+        .collect();
+    assert_eq!(logged.len(), 1, "{groups:#?}");
+    assert_eq!(
+        request_span(&logged[0].samples[0]).fields["http.path"],
+        "/logged/6"
+    );
+}

@@ -41,7 +41,7 @@ where
         let Some(request) = this.request.as_ref() else {
             return this.inner.poll(cx);
         };
-        let _entered = request.span.enter();
+        let _entered = request.enter();
         let mut inner = this.inner;
         let output = match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
             Ok(output) => output,

@@ -20,8 +20,8 @@ use crate::fingerprint::parameterize;
 use crate::layer::{CaptureContext, Hooks};
 use crate::mask::Masking;
 use crate::occurrence::Level;
-use crate::record::{BoundedWriter, RawLocation, RawOccurrence, RawValue, bounded_copy};
-use crate::scope::Scope;
+use crate::record::{BoundedWriter, RawFields, RawLocation, RawOccurrence, RawValue, bounded_copy};
+use crate::scope::{Scope, ThreadScope};
 use crate::shared::{Shared, enter_tracker};
 
 /// The target of request spans and of the occurrences the middleware records itself.
@@ -44,6 +44,8 @@ pub(crate) struct RequestState {
     route: Option<CompactString>,
     /// The path as recorded: bounded, secrets hidden.
     masked_path: CompactString,
+    /// When a filter disabled the span: its callsite and the fields it would have had.
+    on_thread: Option<(&'static tracing::Metadata<'static>, RawFields)>,
 }
 
 impl RequestState {
@@ -91,6 +93,9 @@ impl RequestState {
         );
         // The headers and query are kept as they are (shared bytes, no parsing) and turned
         // into extras only if an error is captured inside the request: most requests succeed.
+        if span.is_disabled() {
+            return Self::open_without_span(request, settings, span, route, host);
+        }
         let mut masked = None;
         let context = span
             .with_subscriber(|(id, dispatch)| {
@@ -125,7 +130,63 @@ impl RequestState {
             method: request.method().clone(),
             route: route.map(|route| bounded_copy(route, MAX_ROUTE_LEN).0),
             masked_path: masked,
+            on_thread: None,
         })
+    }
+
+    /// The request when a filter disabled its span (a global `EnvFilter` naming only the
+    /// application's targets): the context is kept on the thread while the handler is polled
+    /// instead (see [`RequestState::enter`]), with the fields the span would have had, and
+    /// statuses are recorded through the current dispatcher.
+    fn open_without_span<B>(
+        request: &Request<B>,
+        settings: &Arc<HttpSettings>,
+        span: Span,
+        route: Option<&str>,
+        host: Option<&str>,
+    ) -> Option<Self> {
+        let metadata = span.metadata()?;
+        let shared = tracing::dispatcher::get_default(|dispatch| {
+            Hooks::of(dispatch).map(|hooks| hooks.shared.clone())
+        })?;
+        let masked = masked_path(request.uri().path(), &*shared.masking);
+        let bounded = |s: &str| RawValue::Str(bounded_copy(s, MAX_ROUTE_LEN).0);
+        let mut fields = RawFields::new();
+        fields.push(("http.method", bounded(request.method().as_str())));
+        if let Some(host) = host {
+            fields.push(("http.host", bounded(host)));
+        }
+        fields.push(("http.path", RawValue::Str(masked.clone())));
+        if let Some(route) = route {
+            fields.push(("http.route", bounded(route)));
+        }
+        let context = Arc::new(RequestContext {
+            shared,
+            headers: request.headers().clone(),
+            uri: request.uri().clone(),
+            client_address: settings.client_address,
+            captured: AtomicBool::new(false),
+            scope: OnceLock::new(),
+        });
+        Some(RequestState {
+            span,
+            context,
+            settings: settings.clone(),
+            method: request.method().clone(),
+            route: route.map(|route| bounded_copy(route, MAX_ROUTE_LEN).0),
+            masked_path: masked,
+            on_thread: Some((metadata, fields)),
+        })
+    }
+
+    /// Enters the request for one poll of its handler: its span, or, when a filter disabled
+    /// that, its context kept on the thread until the guard drops.
+    pub(crate) fn enter(&self) -> (tracing::span::Entered<'_>, Option<ThreadScope>) {
+        let on_thread = self.on_thread.as_ref().map(|(metadata, fields)| {
+            let context: Arc<dyn CaptureContext> = self.context.clone();
+            ThreadScope::enter_capture_context(metadata, context, fields.clone())
+        });
+        (self.span.enter(), on_thread)
     }
 
     /// Whether anything was captured inside the request so far.
@@ -191,6 +252,25 @@ impl RequestState {
         };
         let mut build = Some(build);
         let mut guard = Some(guard);
+        if self.on_thread.is_some() {
+            // No span: the capture goes through the current dispatcher, and takes the
+            // request's context from the thread (the handler is being polled).
+            let submitted = catch_unwind(AssertUnwindSafe(|| {
+                let build = build.take()?;
+                Some(self.context.shared.submit(build(&self.hooks_for_submit()?)))
+            }));
+            if submitted.is_err() {
+                self.context
+                    .shared
+                    .counters
+                    .internal_panics
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(guard) = guard.take() {
+                guard.finish(&self.context.shared);
+            }
+            return;
+        }
         self.span.with_subscriber(|(id, dispatch)| {
             if let (Some(hooks), Some(build)) = (Hooks::of(dispatch), build.take()) {
                 let captured = catch_unwind(AssertUnwindSafe(|| {
@@ -208,6 +288,13 @@ impl RequestState {
                 }
             }
         });
+    }
+}
+
+impl RequestState {
+    /// The tracker of the current dispatcher, for a capture without the request span.
+    fn hooks_for_submit(&self) -> Option<Hooks> {
+        tracing::dispatcher::get_default(|dispatch| Hooks::of(dispatch).map(Cow::into_owned))
     }
 }
 
