@@ -284,3 +284,8 @@ where
         request: Some(state),
     }
 }
+
+/// The examples of `docs/http.md`, compiled and run as doctests so that the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/http.md")]
+struct HttpGuide;
