@@ -273,7 +273,7 @@ impl Builder {
     }
 
     /// Leaves out the events at the capture level for which `filter` answers
-    /// [`EventDecision::Ignore`], by their metadata (target, level, name, fields' names),
+    /// [`EventDecision::Ignore`](crate::EventDecision::Ignore), by their metadata (target, level, name, fields' names),
     /// before anything is recorded: a noisy target without a per-layer filter, which would
     /// hide the tracker's own spans too. Runs on the caller's thread, so keep it cheap;
     /// ignored events are counted in [`TrackerStats::filtered`]. `capture_*` calls and panics
