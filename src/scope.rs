@@ -156,6 +156,7 @@ enum ThreadContext {
     Scope(Arc<Scope>),
     /// A request's context, built when something is captured (the HTTP middleware), with the
     /// fields its span would have had.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Capture(Arc<dyn CaptureContext>, RawFields),
 }
 
@@ -186,6 +187,7 @@ impl ThreadScope {
 
     /// Keeps a request's context on the thread until the guard drops (while the middleware
     /// polls the request's handler), for a request whose span a filter disabled.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn enter_capture_context(
         metadata: &'static tracing::Metadata<'static>,
         context: Arc<dyn CaptureContext>,
