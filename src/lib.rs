@@ -88,3 +88,13 @@ pub use tracker::{BuildError, Builder, ErrorTracker, TrackerStats};
 #[cfg(doctest)]
 #[doc = include_str!("../docs/guide.md")]
 struct Guide;
+
+/// The examples of `docs/configuration.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/configuration.md")]
+struct ConfigurationGuide;
+
+/// The examples of `docs/storage.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/storage.md")]
+struct StorageGuide;
