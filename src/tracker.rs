@@ -492,8 +492,9 @@ pub struct TrackerStats {
     /// New errors refused because pending work was at its limit: `max_pending_errors`
     /// distinct errors, or the whole `max_pending_bytes`, were held. This happens while the
     /// store fails or stalls, or while new distinct errors arrive faster than it writes.
-    /// Repeats of errors the buffer holds are never refused (the worker stops taking work
-    /// from the buffer while it holds a batch for the store and one more).
+    /// Repeats of errors the buffer holds are never refused (once half the byte budget is
+    /// held, the worker stops taking work from the buffer while it holds a batch for the
+    /// store and one more).
     pub refused: u64,
     /// Occurrences accepted but never written: captured after shutdown began, let go while
     /// the store kept failing (beyond what the worker holds for a retry), or still pending

@@ -194,11 +194,16 @@ impl Worker {
         // A batch the writer finished (or, in the last cycle, the one it is finishing).
         self.collect(final_cycle);
         // New work waits in the buffer, where repeats still coalesce, while the worker holds
-        // what the store can take next: a batch with the writer and one prepared, or its
-        // full share. Drained now, it would only wait here, and a repeat of an error taken
-        // from the buffer would need a new entry there (against the budget) to be counted.
+        // its full share, and, once half the byte budget is held, while it holds what the
+        // store can take next (a batch with the writer and one prepared): drained then, a
+        // repeat of an error taken from the buffer would need a new entry there, against a
+        // budget that may no longer have room for it. Otherwise the worker drains on while
+        // the writer commits, so that the next batch is as large as what came meanwhile
+        // (redb writes large batches much faster per error).
+        let buffer = &self.shared.buffer;
+        let pressed = buffer.held_bytes() > self.shared.settings.max_pending_bytes / 2;
         let full = self.pending.len() >= self.shared.settings.max_pending_errors
-            || (self.in_flight && !self.pending.is_empty());
+            || (pressed && self.in_flight && !self.pending.is_empty());
         let upto = if full && !final_cycle {
             self.pending_upto
         } else {

@@ -652,12 +652,28 @@ fn mask_cut_tail(text: &mut String, mask: &str) -> bool {
 /// A JSON number that is a card number (13 to 19 digits passing the Luhn check), as
 /// `card = 4242424242424242u64` records one.
 fn is_card_number(number: &serde_json::Number) -> bool {
-    let digits = match (number.as_u64(), number.as_i64()) {
-        (Some(n), _) => n.to_string(),
-        (None, Some(n)) => n.unsigned_abs().to_string(),
-        _ => return false,
+    let Some(n) = number
+        .as_u64()
+        .or_else(|| number.as_i64().map(i64::unsigned_abs))
+    else {
+        return false;
     };
-    (MIN_CARD_DIGITS..=MAX_CARD_DIGITS).contains(&digits.len()) && luhn_valid(&digits)
+    // 13 digits or more: most numbers (ids, counts, sizes) stop here, without a conversion.
+    if n < 10u64.pow(MIN_CARD_DIGITS as u32 - 1) {
+        return false;
+    }
+    let mut buffer = [0u8; 20];
+    let mut at = buffer.len();
+    let mut rest = n;
+    while rest > 0 {
+        at -= 1;
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    let digits = &buffer[at..];
+    // ASCII digits only, so this is valid UTF-8.
+    let digits = std::str::from_utf8(digits).unwrap_or_default();
+    (MIN_CARD_DIGITS..=MAX_CARD_DIGITS).contains(&digits.len()) && luhn_valid(digits)
 }
 
 /// Returns whether anything in `map` was changed.
