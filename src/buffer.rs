@@ -304,6 +304,11 @@ impl Buffer {
             });
     }
 
+    /// How many distinct entries the buffer holds now.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries.load(Ordering::Relaxed)
+    }
+
     /// Bytes held against the budget, here and by the worker.
     pub(crate) fn held_bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)

@@ -62,6 +62,8 @@ struct Worker {
     /// back to the buffer once the store has them.
     pending_bytes: usize,
     in_flight_bytes: usize,
+    /// Errors in the batch with the writer.
+    in_flight_len: usize,
     /// Most errors in one batch: unbounded while the store takes what it is given; halved on
     /// each failure and doubled on each success after one, so that a backlog that no longer
     /// fits in one transaction (a disk that was full) is written in pieces that do.
@@ -142,6 +144,7 @@ impl Worker {
             in_flight: false,
             pending_bytes: 0,
             in_flight_bytes: 0,
+            in_flight_len: 0,
             batch_limit: usize::MAX,
         }
     }
@@ -193,16 +196,20 @@ impl Worker {
     fn cycle(&mut self, final_cycle: bool) {
         // A batch the writer finished (or, in the last cycle, the one it is finishing).
         self.collect(final_cycle);
-        // New work waits in the buffer, where repeats still coalesce, while the worker holds
-        // its full share, and, once half the byte budget is held, while it holds what the
-        // store can take next (a batch with the writer and one prepared): drained then, a
-        // repeat of an error taken from the buffer would need a new entry there, against a
-        // budget that may no longer have room for it. Otherwise the worker drains on while
-        // the writer commits, so that the next batch is as large as what came meanwhile
-        // (redb writes large batches much faster per error).
+        // New work waits in the buffer, where repeats still coalesce, while taking it would
+        // give the worker (what it prepares and the batch with the writer) more than
+        // `max_pending_errors` distinct errors: so the buffer and the worker hold at most
+        // that many each, and nothing the worker took ever has to be let go. And once half
+        // the byte budget is held, also while the worker holds what the store can take next
+        // (a batch with the writer and one prepared): drained then, a repeat of an error
+        // taken from the buffer would need a new entry there, against a budget that may no
+        // longer have room for it. Otherwise the worker drains on while the writer commits,
+        // so that the next batch is as large as what came meanwhile (redb writes large
+        // batches much faster per error).
         let buffer = &self.shared.buffer;
+        let share = self.pending.len() + self.in_flight_len;
         let pressed = buffer.held_bytes() > self.shared.settings.max_pending_bytes / 2;
-        let full = self.pending.len() >= self.shared.settings.max_pending_errors
+        let full = share + buffer.entries() > self.shared.settings.max_pending_errors
             || (pressed && self.in_flight && !self.pending.is_empty());
         let upto = if full && !final_cycle {
             self.pending_upto
@@ -311,6 +318,7 @@ impl Worker {
             self.in_flight_bytes = share;
             (batch, None)
         };
+        self.in_flight_len = batch.len();
         let job = Job { batch, upto };
         let job = match &self.writer {
             Some(writer) => match writer.jobs.send(job) {
@@ -332,6 +340,7 @@ impl Worker {
     /// Counts a stored batch, or keeps a failed one for the next attempt.
     fn finish(&mut self, job: Job, result: Result<Vec<RecordOutcome>, String>) {
         let Job { batch, upto } = job;
+        self.in_flight_len = 0;
         match result {
             Ok(outcomes) => {
                 if let Some(notify) = &self.shared.notify {
@@ -376,10 +385,10 @@ impl Worker {
         }
     }
 
-    /// Adds `update` to what is pending, within twice the configured bound (the worker
-    /// drains only while under it, so a drain fits in the rest); beyond it, which only a
-    /// failing store brings about, the occurrences are counted as unsaved rather than held
-    /// without limit.
+    /// Adds `update` to what is pending, within twice the configured bound: the worker drains
+    /// only while what it then holds stays within the bound, so only a store that keeps
+    /// failing while errors keep coming could go past it, and the occurrences beyond are then
+    /// counted as unsaved rather than held without limit.
     fn merge(&mut self, update: GroupUpdate) {
         let limit = self.shared.settings.max_pending_errors.saturating_mul(2);
         let pending_len = self.pending.len();

@@ -56,6 +56,11 @@ fn best_time(f: &dyn Fn(&str), input: &str) -> Duration {
 /// Asserts that `f` costs about 4x as much on 4x the input, for every hostile unit. A
 /// quadratic function costs 16x; the bound leaves room for noise and cache effects.
 fn assert_linear(name: &str, n: usize, f: &dyn Fn(&str)) {
+    // One function timed at a time: the tests of this file would otherwise share the cores.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for unit in HOSTILE_UNITS {
         let small = unit.repeat(n / unit.len());
         let large = unit.repeat(4 * n / unit.len());
