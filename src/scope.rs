@@ -128,12 +128,13 @@ pub fn configure_scope(f: impl FnOnce(&mut Scope)) -> ScopeGuard {
             f(scope);
         }
     }) {
-        // Disabled by a filter (or no tracker sees it): the disabled span still names its
-        // callsite, whose metadata marks the values as a scope when they are captured.
-        if let (Some(f), Some(metadata)) = (f.take(), span.metadata()) {
+        // Disabled by a filter (or no tracker sees it). A callsite that every subscriber
+        // refuses gives no span at all, not even its metadata: the values are marked as a
+        // scope by a callsite of the tracker's own.
+        if let Some(f) = f.take() {
             let mut scope = Scope::default();
             f(&mut scope);
-            on_thread = Some(ThreadScope::push(metadata, scope));
+            on_thread = Some(ThreadScope::push(&THREAD_SCOPE_METADATA, scope));
         }
     }
     ScopeGuard {
@@ -149,6 +150,39 @@ pub struct ScopeGuard {
     _entered: EnteredSpan,
     _on_thread: Option<ThreadScope>,
 }
+
+/// Defines `$metadata`, the metadata of a span callsite of the tracker's own named `$name`
+/// with target `$target`, which is never registered with any subscriber: it marks context
+/// kept on the thread in place of a span that a filter refused (such a span has no metadata
+/// of its own when every subscriber refuses its callsite).
+macro_rules! own_span_metadata {
+    ($metadata:ident, $name:literal, $target:expr) => {
+        static $metadata: tracing::Metadata<'static> = {
+            struct OwnCallsite;
+            static CALLSITE: OwnCallsite = OwnCallsite;
+            impl tracing::callsite::Callsite for OwnCallsite {
+                fn set_interest(&self, _: tracing::subscriber::Interest) {}
+                fn metadata(&self) -> &tracing::Metadata<'_> {
+                    &$metadata
+                }
+            }
+            tracing::Metadata::new(
+                $name,
+                $target,
+                tracing::Level::ERROR,
+                None,
+                None,
+                None,
+                tracing::field::FieldSet::new(&[], tracing::callsite::Identifier(&CALLSITE)),
+                tracing::metadata::Kind::SPAN,
+            )
+        };
+    };
+}
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
+pub(crate) use own_span_metadata;
+
+own_span_metadata!(THREAD_SCOPE_METADATA, "scope", SCOPE_TARGET);
 
 /// What a span whose place a filter took would have given a capture.
 enum ThreadContext {

@@ -145,7 +145,9 @@ impl RequestState {
         route: Option<&str>,
         host: Option<&str>,
     ) -> Option<Self> {
-        let metadata = span.metadata()?;
+        // Not the span's own metadata: a callsite every subscriber refuses gives none.
+        crate::scope::own_span_metadata!(REQUEST_METADATA, "http_request", TARGET);
+        let metadata: &'static tracing::Metadata<'static> = &REQUEST_METADATA;
         let shared = tracing::dispatcher::get_default(|dispatch| {
             Hooks::of(dispatch).map(|hooks| hooks.shared.clone())
         })?;
