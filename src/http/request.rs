@@ -101,14 +101,7 @@ impl RequestState {
             .with_subscriber(|(id, dispatch)| {
                 let hooks = Hooks::of(dispatch)?;
                 masked = Some(masked_path(path, &*hooks.shared.masking));
-                let context = Arc::new(RequestContext {
-                    shared: hooks.shared.clone(),
-                    headers: headers.clone(),
-                    uri: uri.clone(),
-                    client_address: settings.client_address,
-                    captured: AtomicBool::new(false),
-                    scope: OnceLock::new(),
-                });
+                let context = RequestContext::new(hooks.shared.clone(), request, settings);
                 hooks.set_capture_context(dispatch, id, context.clone());
                 Some(context)
             })
@@ -123,15 +116,29 @@ impl RequestState {
         {
             span.record("http.client_addr", tracing::field::display(addr));
         }
-        Some(RequestState {
+        Some(RequestState::new(
+            span, context, settings, request, route, masked, None,
+        ))
+    }
+
+    fn new<B>(
+        span: Span,
+        context: Arc<RequestContext>,
+        settings: &Arc<HttpSettings>,
+        request: &Request<B>,
+        route: Option<&str>,
+        masked_path: CompactString,
+        on_thread: Option<(&'static tracing::Metadata<'static>, RawFields)>,
+    ) -> Self {
+        RequestState {
             span,
             context,
             settings: settings.clone(),
             method: request.method().clone(),
             route: route.map(|route| bounded_copy(route, MAX_ROUTE_LEN).0),
-            masked_path: masked,
-            on_thread: None,
-        })
+            masked_path,
+            on_thread,
+        }
     }
 
     /// The request when a filter disabled its span (a global `EnvFilter` naming only the
@@ -162,23 +169,11 @@ impl RequestState {
         if let Some(route) = route {
             fields.push(("http.route", bounded(route)));
         }
-        let context = Arc::new(RequestContext {
-            shared,
-            headers: request.headers().clone(),
-            uri: request.uri().clone(),
-            client_address: settings.client_address,
-            captured: AtomicBool::new(false),
-            scope: OnceLock::new(),
-        });
-        Some(RequestState {
-            span,
-            context,
-            settings: settings.clone(),
-            method: request.method().clone(),
-            route: route.map(|route| bounded_copy(route, MAX_ROUTE_LEN).0),
-            masked_path: masked,
-            on_thread: Some((metadata, fields)),
-        })
+        let context = RequestContext::new(shared, request, settings);
+        let on_thread = Some((metadata, fields));
+        Some(RequestState::new(
+            span, context, settings, request, route, masked, on_thread,
+        ))
     }
 
     /// Enters the request for one poll of its handler: its span, or, when a filter disabled
@@ -313,6 +308,18 @@ struct RequestContext {
 }
 
 impl RequestContext {
+    /// The request's headers and URI as they came (shared bytes, nothing parsed).
+    fn new<B>(shared: Arc<Shared>, request: &Request<B>, settings: &HttpSettings) -> Arc<Self> {
+        Arc::new(RequestContext {
+            shared,
+            headers: request.headers().clone(),
+            uri: request.uri().clone(),
+            client_address: settings.client_address,
+            captured: AtomicBool::new(false),
+            scope: OnceLock::new(),
+        })
+    }
+
     fn build_scope(&self) -> Scope {
         let mask = self.shared.masking.mask_with();
         let mut scope = Scope::default();
