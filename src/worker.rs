@@ -223,9 +223,15 @@ impl Worker {
         // conversion at all, which is what keeps a storm of distinct messages cheap.
         groups.sort_unstable_by_key(|g| std::cmp::Reverse(g.last_seen));
         for (n, group) in groups.drain(..).enumerate() {
-            self.pending_bytes += group.bytes;
-            if let Some(update) = self.prepare(group) {
-                self.merge(update);
+            let bytes = group.bytes;
+            match self.prepare(group) {
+                Some(update) => {
+                    self.pending_bytes += bytes;
+                    self.merge(update);
+                }
+                // Dropped by the event mapper: nothing of it waits for the store, so its share
+                // of the budget is free now (it would otherwise be held until some later write).
+                None => self.shared.buffer.release(bytes),
             }
             if n % EARLY_BATCH == EARLY_BATCH - 1 {
                 self.collect(false);

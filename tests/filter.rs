@@ -74,3 +74,20 @@ fn the_event_mapper_rewrites_and_drops_before_storage() {
     assert_eq!(stats.filtered, 4, "{stats:?}");
     assert_eq!(stats.stored, 1);
 }
+
+#[test]
+fn occurrences_the_mapper_drops_give_their_share_of_the_byte_budget_back() {
+    let builder = common::builder().event_mapper(|_| None);
+    let (tracker, groups) = run(builder, || {
+        for i in 0..50 {
+            error!(blob = "x".repeat(4096), "dropped {}", common::letters(i));
+        }
+    });
+    assert!(groups.is_empty());
+    let stats = tracker.stats();
+    assert_eq!(stats.filtered, 50, "{stats:?}");
+    assert_eq!(
+        stats.pending_bytes, 0,
+        "nothing waits for the store: {stats:?}"
+    );
+}
