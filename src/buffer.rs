@@ -178,8 +178,15 @@ impl Buffer {
                     }
                     let freed_size = freed.as_ref().map_or(0, |f| f.budget_bytes as usize);
                     group.bytes = group.bytes + size - freed_size;
-                    self.bytes.fetch_add(size, Ordering::Relaxed);
-                    self.bytes.fetch_sub(freed_size, Ordering::Relaxed);
+                    // The budget is one counter for every shard: written only when the held
+                    // size changes, which a storm of one error (each sample the size of the
+                    // one it replaces) never does, so callers on different cores do not pass
+                    // its cache line back and forth.
+                    if size != freed_size {
+                        // Wrapping: the difference may be negative.
+                        self.bytes
+                            .fetch_add(size.wrapping_sub(freed_size), Ordering::Relaxed);
+                    }
                     group.samples.push_back(raw);
                 }
                 padded.accepted.fetch_add(1, Ordering::Release);
