@@ -422,19 +422,12 @@ fn scrub_urls(text: &str, mask_with: &str) -> Option<String> {
             continue;
         }
         // `https://host:8080/path?mail=a@b`: a port and a path, not a user and a password.
-        let is_port = password
-            .as_str()
-            .split(['/', '?', '#'])
-            .next()
-            .is_some_and(|port| {
-                (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit())
-            })
-            && password.as_str().len()
-                > password
-                    .as_str()
-                    .split(['/', '?', '#'])
-                    .next()
-                    .map_or(0, str::len);
+        // A port: up to five digits, then the path (`/`, `?` or `#`).
+        let candidate = password.as_str();
+        let head = candidate.split(['/', '?', '#']).next().unwrap_or(candidate);
+        let is_port = head.len() < candidate.len()
+            && (1..=5).contains(&head.len())
+            && head.bytes().all(|b| b.is_ascii_digit());
         if !is_port {
             rewriter.replace(password.range(), mask_with);
         }
