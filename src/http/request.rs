@@ -60,12 +60,14 @@ impl RequestState {
 
     fn try_open<B>(request: &Request<B>, settings: &Arc<HttpSettings>) -> Option<Self> {
         // A downcast: requests served without the tracker's layer pay for no span at all.
-        if !tracing::dispatcher::get_default(|dispatch| Hooks::of(dispatch).is_some()) {
-            return None;
-        }
+        // Its masking hides the path's secrets before the span is made, so that the path is
+        // one of the span's fields from the start rather than recorded into it afterwards.
+        let masking = tracing::dispatcher::get_default(|dispatch| {
+            Hooks::of(dispatch).map(|hooks| hooks.shared.masking.clone())
+        })?;
         let uri = request.uri();
         let headers = request.headers();
-        let path = uri.path();
+        let masked = masked_path(uri.path(), &*masking);
         let route = request
             .extensions()
             .get::<MatchedPath>()
@@ -78,14 +80,13 @@ impl RequestState {
         // Only values that are safe in any log line are span fields (the `fmt` layer prints
         // them); headers, query and cookies go to the capture context, which only the
         // tracker reads.
-        // The path is recorded with its secrets hidden (see `masked_path`), once the
-        // tracker's masking is at hand.
+        // The path is recorded with its secrets hidden (see `masked_path`).
         let span = tracing::error_span!(
             target: TARGET,
             "http_request",
             http.method = request.method().as_str(),
             http.host = host,
-            http.path = Empty,
+            http.path = masked.as_str(),
             http.route = route,
             http.request_id = Empty,
             http.client_addr = Empty,
@@ -94,20 +95,16 @@ impl RequestState {
         // The headers and query are kept as they are (shared bytes, no parsing) and turned
         // into extras only if an error is captured inside the request: most requests succeed.
         if span.is_disabled() {
-            return Self::open_without_span(request, settings, span, route, host);
+            return Self::open_without_span(request, settings, span, route, host, masked);
         }
-        let mut masked = None;
         let context = span
             .with_subscriber(|(id, dispatch)| {
                 let hooks = Hooks::of(dispatch)?;
-                masked = Some(masked_path(path, &*hooks.shared.masking));
                 let context = RequestContext::new(hooks.shared.clone(), request, settings);
                 hooks.set_capture_context(dispatch, id, context.clone());
                 Some(context)
             })
             .flatten()?;
-        let masked = masked.unwrap_or_default();
-        span.record("http.path", masked.as_str());
         if let Some(id) = context::request_id(headers) {
             span.record("http.request_id", id);
         }
@@ -151,6 +148,7 @@ impl RequestState {
         span: Span,
         route: Option<&str>,
         host: Option<&str>,
+        masked: CompactString,
     ) -> Option<Self> {
         // Not the span's own metadata: a callsite every subscriber refuses gives none.
         crate::scope::own_span_metadata!(REQUEST_METADATA, "http_request", TARGET);
@@ -158,7 +156,6 @@ impl RequestState {
         let shared = tracing::dispatcher::get_default(|dispatch| {
             Hooks::of(dispatch).map(|hooks| hooks.shared.clone())
         })?;
-        let masked = masked_path(request.uri().path(), &*shared.masking);
         let bounded = |s: &str| RawValue::Str(bounded_copy(s, MAX_ROUTE_LEN).0);
         let mut fields = RawFields::new();
         fields.push(("http.method", bounded(request.method().as_str())));
