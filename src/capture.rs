@@ -30,16 +30,25 @@ fn with_tracker(f: impl FnOnce(&Dispatch, &Hooks) -> bool) -> bool {
     };
     let mut f = Some(f);
     let mut guard = Some(guard);
-    tracing::dispatcher::get_default(|dispatch| match (Hooks::of(dispatch), f.take()) {
-        (Some(hooks), Some(f)) => {
-            let accepted = catch_unwind(AssertUnwindSafe(|| f(dispatch, &hooks))).unwrap_or(false);
+    let mut attempt = |dispatch: &Dispatch, retry: bool| match Hooks::of(dispatch) {
+        Some(hooks) => {
+            let accepted = f.take().is_some_and(|f| {
+                catch_unwind(AssertUnwindSafe(|| f(dispatch, &hooks))).unwrap_or(false)
+            });
             if let Some(guard) = guard.take() {
                 guard.finish(&hooks.shared);
             }
-            accepted
+            Some(accepted)
         }
-        _ => false,
-    })
+        None if retry && Hooks::waiting(dispatch) => None,
+        None => Some(false),
+    };
+    if let Some(accepted) = tracing::dispatcher::get_default(|dispatch| attempt(dispatch, true)) {
+        return accepted;
+    }
+    // The tracker's layer was swapped by a reload, and the new one is yet to be called.
+    Hooks::refresh();
+    tracing::dispatcher::get_default(|dispatch| attempt(dispatch, false)).unwrap_or(false)
 }
 
 fn capture_chain(

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Event, Subscriber};
@@ -101,6 +101,17 @@ impl Hooks {
         reachable::find(dispatch).map(Cow::Owned)
     }
 
+    /// Whether [`Hooks::of`] found no tracker in `dispatch` because its layer was swapped
+    /// by a reload and the new layer has not been called yet; [`Hooks::refresh`] calls it.
+    pub(crate) fn waiting(dispatch: &Dispatch) -> bool {
+        reachable::waiting(dispatch)
+    }
+
+    /// Lets layers swapped in by a reload find their place; outside `get_default`.
+    pub(crate) fn refresh() {
+        reachable::refresh();
+    }
+
     /// Captures `raw` inside the dispatcher's current span; false if it was not accepted.
     pub(crate) fn capture_in_current_span(&self, dispatch: &Dispatch, raw: RawOccurrence) -> bool {
         match dispatch.current_span().id() {
@@ -150,6 +161,10 @@ pub struct ErrorTrackerLayer<S> {
     _pipeline: Arc<dyn Send + Sync>,
     /// The subscribers this layer registered with for [`reachable`], to forget on drop.
     registered: parking_lot::Mutex<Vec<usize>>,
+    /// Whether the layer knows its place in [`reachable`] (or needs none). A layer swapped
+    /// in by `reload::Handle::reload` is told of no dispatcher, and takes the place of the
+    /// layer it replaced the first time it is called.
+    seen: AtomicBool,
     _subscriber: PhantomData<fn(S)>,
 }
 
@@ -169,6 +184,7 @@ where
         ErrorTrackerLayer {
             _pipeline: pipeline,
             registered: parking_lot::Mutex::new(Vec::new()),
+            seen: AtomicBool::new(false),
             level: shared.settings.level,
             hooks: Hooks {
                 shared,
@@ -193,11 +209,35 @@ where
         }
     }
 
+    /// Takes the place in [`reachable`] of the layer this one replaced, if it is new in a
+    /// reload layer: `reload::Handle::reload` drops the old layer and moves the new one to
+    /// the same address, then registers every callsite with it again.
+    #[inline]
+    fn learn_place(&self) {
+        if !self.seen.load(Ordering::Relaxed) {
+            self.learn_place_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn learn_place_slow(&self) {
+        if reachable::take_place(self.address(), &self.hooks, &self.registered) {
+            self.seen.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Where the layer lives; inside a reload layer, the same for every layer it holds.
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
     /// Captures `event` unless this thread is already inside the tracker; a panic while
     /// recording is counted, never passed on. Out of line: most events never get here.
     #[cold]
     #[inline(never)]
     fn capture_guarded(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.learn_place();
         let Some(guard) = enter_tracker() else {
             return;
         };
@@ -253,7 +293,8 @@ where
 
 impl<S> Drop for ErrorTrackerLayer<S> {
     fn drop(&mut self) {
-        reachable::forget(&self.hooks, &self.registered);
+        let address = std::ptr::from_ref::<Self>(self) as usize;
+        reachable::forget(address, &self.hooks, &self.registered);
     }
 }
 
@@ -266,14 +307,24 @@ where
         // passes no downcast on, since its layer can be swapped), the manual API, scopes and
         // the HTTP middleware find this layer by the subscriber under it instead.
         if dispatch.downcast_ref::<Hooks>().is_none() {
-            reachable::register::<S>(dispatch, &self.hooks, &self.registered);
+            reachable::register::<S>(dispatch, self.address(), &self.hooks, &self.registered);
         }
+        self.seen.store(true, Ordering::Relaxed);
+    }
+
+    fn max_level_hint(&self) -> Option<tracing_subscriber::filter::LevelFilter> {
+        // `reload::Handle::reload` asks every dispatcher for its hint, and every layer is
+        // asked, whatever filters sit outside it: the new layer learns its place here.
+        self.learn_place();
+        // No hint: the layer compares levels itself and must not silence other layers.
+        None
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         // The values are recorded before the span is looked up, so that a span without any
         // costs no lookup; the state is built on the stack and moved into the extension's
         // box, which is cheap at its size (see `SpanState`).
+        self.learn_place();
         let mut state = SpanState::default();
         self.guarded(|| {
             attrs.record(&mut SpanRecorder::new_span(
@@ -332,7 +383,14 @@ where
     }
 }
 
-/// Trackers reachable by the subscriber under them, for layers that downcasting cannot reach.
+/// Trackers reachable by the subscriber under them, for layers that downcasting cannot reach
+/// (`tracing_subscriber::reload::Layer` passes no downcast on: its layer can be swapped).
+///
+/// A layer behind a reload layer registers with the subscriber under it when the dispatcher
+/// is built. A layer that `Handle::reload` swaps in is told of no dispatcher; it lives where
+/// the layer it replaced lived, so it takes that layer's registration, left behind as a
+/// [`Vacated`] place, the first time it is called: `reload` asks every dispatcher for its
+/// level hint at once, which asks every layer, filters or not.
 mod reachable {
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -347,11 +405,26 @@ mod reachable {
     struct Registered {
         locate: fn(&Dispatch) -> Option<usize>,
         subscriber: usize,
+        /// Where the layer lives.
+        layer: usize,
         hooks: Hooks,
     }
 
+    /// The registration of a dropped layer, for the layer that a reload moves to its place.
+    struct Vacated {
+        locate: fn(&Dispatch) -> Option<usize>,
+        subscriber: usize,
+        layer: usize,
+        /// Whether [`find`] has had the callsites registered again for it.
+        asked: bool,
+    }
+
     static REGISTERED: RwLock<Vec<Registered>> = RwLock::new(Vec::new());
-    /// Whether any is registered: the common case (none) costs one load.
+    /// Places left by dropped layers; past [`MAX_VACATED`] the oldest are forgotten (a place
+    /// is taken at once by the layer reloaded into it, or belonged to a subscriber now gone).
+    static VACATED: Mutex<Vec<Vacated>> = Mutex::new(Vec::new());
+    const MAX_VACATED: usize = 64;
+    /// Whether any is registered or vacated: the common case (none) costs one load.
     static ANY: AtomicBool = AtomicBool::new(false);
 
     fn locate<S: Subscriber>(dispatch: &Dispatch) -> Option<usize> {
@@ -362,25 +435,84 @@ mod reachable {
 
     pub(super) fn register<S: Subscriber>(
         dispatch: &Dispatch,
+        layer: usize,
         hooks: &Hooks,
         registered: &Mutex<Vec<usize>>,
     ) {
-        let Some(subscriber) = locate::<S>(dispatch) else {
-            return;
-        };
+        if let Some(subscriber) = locate::<S>(dispatch) {
+            add(locate::<S>, subscriber, layer, hooks, registered);
+        }
+    }
+
+    fn add(
+        locate: fn(&Dispatch) -> Option<usize>,
+        subscriber: usize,
+        layer: usize,
+        hooks: &Hooks,
+        registered: &Mutex<Vec<usize>>,
+    ) {
+        // A layer registering here by itself is no reloaded one: the old place is stale.
+        VACATED.lock().retain(|place| place.layer != layer);
         REGISTERED.write().push(Registered {
-            locate: locate::<S>,
+            locate,
             subscriber,
+            layer,
             hooks: hooks.clone(),
         });
         registered.lock().push(subscriber);
         ANY.store(true, Ordering::Release);
     }
 
+    /// Registers a layer where the layer it replaced was, if one lived at `layer`.
+    pub(super) fn take_place(layer: usize, hooks: &Hooks, registered: &Mutex<Vec<usize>>) -> bool {
+        if !ANY.load(Ordering::Acquire) {
+            return false;
+        }
+        let places: Vec<Vacated> = {
+            let mut vacated = VACATED.lock();
+            let (taken, kept) = std::mem::take(&mut *vacated)
+                .into_iter()
+                .partition(|place| place.layer == layer);
+            *vacated = kept;
+            taken
+        };
+        for place in &places {
+            add(place.locate, place.subscriber, layer, hooks, registered);
+        }
+        !places.is_empty()
+    }
+
     pub(super) fn find(dispatch: &Dispatch) -> Option<Hooks> {
         if !ANY.load(Ordering::Acquire) {
             return None;
         }
+        registered_for(dispatch)
+    }
+
+    /// Whether the layer of `dispatch` was swapped and its successor has not been called
+    /// yet (no callsite existed when the reload happened, or the reload ran on a thread
+    /// whose default is another dispatcher): then [`refresh`] will call it. True once per
+    /// swap.
+    pub(super) fn waiting(dispatch: &Dispatch) -> bool {
+        if !ANY.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut vacated = VACATED.lock();
+        vacated
+            .iter_mut()
+            .find(|place| !place.asked && (place.locate)(dispatch) == Some(place.subscriber))
+            .map(|place| place.asked = true)
+            .is_some()
+    }
+
+    /// Asks every dispatcher for its level hint (and registers every callsite again), and so
+    /// calls every layer that waits for its place. Never inside `dispatcher::get_default`: with one dispatcher,
+    /// `tracing` asks the thread's default, which a nested call sees as none.
+    pub(super) fn refresh() {
+        tracing::callsite::rebuild_interest_cache();
+    }
+
+    fn registered_for(dispatch: &Dispatch) -> Option<Hooks> {
         REGISTERED
             .read()
             .iter()
@@ -388,19 +520,32 @@ mod reachable {
             .map(|entry| entry.hooks.clone())
     }
 
-    /// Forgets what a dropped layer registered: its subscriber is going away too, and a new
-    /// one could be given the same address.
-    pub(super) fn forget(hooks: &Hooks, registered: &Mutex<Vec<usize>>) {
+    /// Forgets what a dropped layer registered, leaving its place to the layer a reload
+    /// moves there.
+    pub(super) fn forget(layer: usize, hooks: &Hooks, registered: &Mutex<Vec<usize>>) {
         let subscribers = std::mem::take(&mut *registered.lock());
         if subscribers.is_empty() {
             return;
         }
         let mut all = REGISTERED.write();
+        let mut vacated = VACATED.lock();
         all.retain(|entry| {
-            !(subscribers.contains(&entry.subscriber)
-                && std::sync::Arc::ptr_eq(&entry.hooks.shared, &hooks.shared))
+            let own = entry.layer == layer
+                && subscribers.contains(&entry.subscriber)
+                && std::sync::Arc::ptr_eq(&entry.hooks.shared, &hooks.shared);
+            if own {
+                vacated.push(Vacated {
+                    locate: entry.locate,
+                    subscriber: entry.subscriber,
+                    layer,
+                    asked: false,
+                });
+            }
+            !own
         });
-        ANY.store(!all.is_empty(), Ordering::Release);
+        let excess = vacated.len().saturating_sub(MAX_VACATED);
+        vacated.drain(..excess);
+        ANY.store(!all.is_empty() || !vacated.is_empty(), Ordering::Release);
     }
 }
 
@@ -429,6 +574,7 @@ where
         let extensions = span.extensions();
         let state = extensions.get::<SpanState>();
         spans.push(RawSpan {
+            id: span.id().into_u64(),
             metadata: span.metadata(),
             fields: state
                 .map(|s| s.fields.to_raw(span.metadata()))

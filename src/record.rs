@@ -79,6 +79,9 @@ pub(crate) type RawFields = SmallVec<[(&'static str, RawValue); 4]>;
 /// What is left of one span when an error is captured inside it.
 #[derive(Clone, Debug)]
 pub(crate) struct RawSpan {
+    /// The span's id (`Id::into_u64`), 0 for context kept on the thread; tells where in
+    /// the trace a scope kept on the thread belongs.
+    pub id: u64,
     pub metadata: &'static Metadata<'static>,
     pub fields: RawFields,
     pub scope: Option<Arc<Scope>>,

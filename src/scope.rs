@@ -1,13 +1,12 @@
 //! `configure_scope`: extras, tags and a user attached to every error raised inside a scope.
 //!
-//! A scope is a span (`error_tracker::scope`) whose extension holds the values, so it follows
-//! the span rules: it covers whatever runs while it is entered, nests (inner values win), and
-//! crosses `.await` points when a future is `.instrument`ed with [`scope_span`].
-//!
-//! A filter can disable that span (`EnvFilter::new("myapp=debug")` names only the
-//! application's targets). [`configure_scope`] then keeps its values on the thread instead,
-//! until its guard drops: errors raised on the thread meanwhile carry them as before, under
-//! the scopes of enabled spans.
+//! Two ways to hold a scope, for the two ways code runs:
+//! - [`configure_scope`] keeps the values on the thread until its guard drops (the seed's
+//!   context manager). No span is made, so no filter can drop the values and no other layer
+//!   prints them; they take their place in a capture's span trace where they were opened.
+//! - [`scope_span`] and [`configure_span_scope`] keep them in a span's extension, so they
+//!   follow the span: across `.await` points of an `.instrument`ed future and into every
+//!   child span, on any thread.
 
 use std::cell::RefCell;
 use std::fmt::Display;
@@ -16,7 +15,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::Span;
-use tracing::span::EnteredSpan;
 
 use crate::layer::{CaptureContext, Hooks};
 use crate::occurrence::FieldMap;
@@ -117,29 +115,20 @@ pub fn scope_span(f: impl FnOnce(&mut Scope)) -> Span {
 /// // error!(...) here carries user_id and email as extras.
 /// ```
 ///
-/// When a filter disables the scope span, the values are kept on this thread until the guard
-/// drops, with the same effect for errors raised on it.
+/// The values are kept on the thread, not in a span of their own: no filter can drop them
+/// (`EnvFilter::new("myapp=debug")` names only the application's targets) and no other layer
+/// prints them (`fmt` shows no `scope:` span). They take their place in the span trace where
+/// the scope was opened: inside the span that was current then, so that they win over that
+/// span's scope and the values of scopes opened inside them win over theirs.
+///
+/// The guard is not `Send`, like an entered span: a future that must carry a scope across
+/// `.await` points (and threads) is instrumented with [`scope_span`] instead.
 pub fn configure_scope(f: impl FnOnce(&mut Scope)) -> ScopeGuard {
-    let span = tracing::error_span!(target: SCOPE_TARGET, "scope");
-    let mut f = Some(f);
-    let mut on_thread = None;
-    if !configure_span_scope(&span, |scope| {
-        if let Some(f) = f.take() {
-            f(scope);
-        }
-    }) {
-        // Disabled by a filter (or no tracker sees it). A callsite that every subscriber
-        // refuses gives no span at all, not even its metadata: the values are marked as a
-        // scope by a callsite of the tracker's own.
-        if let Some(f) = f.take() {
-            let mut scope = Scope::default();
-            f(&mut scope);
-            on_thread = Some(ThreadScope::push(&THREAD_SCOPE_METADATA, scope));
-        }
-    }
+    let mut scope = Scope::default();
+    f(&mut scope);
     ScopeGuard {
-        _entered: span.entered(),
-        _on_thread: on_thread,
+        _on_thread: ThreadScope::push(&THREAD_SCOPE_METADATA, scope),
+        _not_send: std::marker::PhantomData,
     }
 }
 
@@ -147,8 +136,9 @@ pub fn configure_scope(f: impl FnOnce(&mut Scope)) -> ScopeGuard {
 #[must_use = "the scope closes when the guard is dropped"]
 #[derive(Debug)]
 pub struct ScopeGuard {
-    _entered: EnteredSpan,
-    _on_thread: Option<ThreadScope>,
+    _on_thread: ThreadScope,
+    /// The values belong to the thread that opened the scope.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 /// Defines `$metadata`, the metadata of a span callsite of the tracker's own named `$name`
@@ -197,6 +187,9 @@ enum ThreadContext {
 /// One entry of the thread's stack.
 struct ThreadEntry {
     id: u64,
+    /// The span that was current when the entry was pushed (`Id::into_u64`, 0 for none):
+    /// the entry goes just inside it in a capture's span trace.
+    parent: u64,
     metadata: &'static tracing::Metadata<'static>,
     context: ThreadContext,
 }
@@ -239,9 +232,16 @@ impl ThreadScope {
             next.set(id.wrapping_add(1));
             id
         });
+        let parent = tracing::dispatcher::get_default(|dispatch| {
+            dispatch
+                .current_span()
+                .id()
+                .map_or(0, tracing::Id::into_u64)
+        });
         THREAD_SCOPES.with(|scopes| {
             scopes.borrow_mut().push(ThreadEntry {
                 id,
+                parent,
                 metadata,
                 context,
             });
@@ -259,25 +259,43 @@ impl Drop for ThreadScope {
     }
 }
 
-/// Adds the scopes kept on this thread to `raw`, as the outermost of its spans (so that the
-/// scopes of enabled spans, inside them, win).
+/// Adds the scopes kept on this thread to `raw`, each just inside the span that was current
+/// when it was opened (outermost when that span is not in the trace), so that values set
+/// further in win as they do for spans.
 pub(crate) fn attach_thread_scopes(raw: &mut RawOccurrence) {
     let _ = THREAD_SCOPES.try_with(|scopes| {
         let scopes = scopes.borrow();
-        // `raw.spans` runs from the innermost span out; the thread's scopes are outermost
-        // first, so they go on in reverse.
-        raw.spans
-            .extend(scopes.iter().rev().map(|entry| match &entry.context {
+        // `raw.spans` runs from the innermost span out; the thread's entries are outermost
+        // first, so each one inserted before its parent (or before the ones without a
+        // parent in the trace, past the spans) lands inside the ones before it.
+        let mut outermost = raw.spans.len();
+        for entry in scopes.iter() {
+            let span = match &entry.context {
                 ThreadContext::Scope(scope) => RawSpan {
+                    id: 0,
                     metadata: entry.metadata,
                     fields: RawFields::new(),
                     scope: Some(scope.clone()),
                 },
                 ThreadContext::Capture(context, fields) => RawSpan {
+                    id: 0,
                     metadata: entry.metadata,
                     fields: fields.clone(),
                     scope: context.on_capture(),
                 },
-            }));
+            };
+            let at = match entry.parent {
+                0 => None,
+                parent => raw.spans.iter().position(|span| span.id == parent),
+            };
+            match at {
+                Some(at) => {
+                    raw.spans.insert(at, span);
+                    // The spans moved one further out.
+                    outermost += 1;
+                }
+                None => raw.spans.insert(outermost, span),
+            }
+        }
     });
 }

@@ -32,15 +32,57 @@ fn the_manual_api_and_scopes_reach_a_tracker_behind_a_reload_layer() {
             group.summary.message
         );
     }
-    // A tracker layer swapped in by the handle later is reached by events (the reload
-    // layer passes them on) but not by the manual API: it never learns its subscriber.
+    // A tracker layer swapped in by the handle later is reached too: the reload registers
+    // every callsite again with it, on a thread whose default is its dispatcher.
     let second = common::builder().build().unwrap();
-    handle.reload(second.layer()).unwrap();
     tracing::dispatcher::with_default(&dispatch, || {
-        tracing::error!("after the reload");
+        handle.reload(second.layer()).unwrap();
+        let _scope = error_tracker::configure_scope(|scope| {
+            scope.set_extra("tenant", "globex");
+        });
+        assert!(error_tracker::capture_message("captured after the reload"));
+        tracing::error!("logged after the reload");
     });
-    assert!(second.flush(Duration::from_secs(10)));
-    assert_eq!(second.errors(1).unwrap().total, 1);
+    let groups = common::all_groups(&second);
+    assert_eq!(groups.len(), 2, "{groups:#?}");
+    for group in &groups {
+        assert_eq!(group.samples[0].extras["tenant"], "globex");
+    }
+    assert_eq!(
+        common::all_groups(&tracker).len(),
+        3,
+        "the first tracker got nothing more"
+    );
+}
+
+#[test]
+fn a_layer_reloaded_from_another_thread_takes_the_place_of_the_one_it_replaced() {
+    let first = common::builder().build().unwrap();
+    let (layer, handle) = reload::Layer::new(first.layer());
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let second = common::builder().build().unwrap();
+    // Reloaded where the dispatcher is not the default.
+    std::thread::spawn(move || handle.reload(second.layer()).map(|()| second))
+        .join()
+        .unwrap()
+        .map(|second| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                assert!(error_tracker::capture_message("before any span"));
+                let span = tracing::info_span!("job", id = 7u64);
+                let _entered = span.enter();
+                assert!(error_tracker::capture_message("inside the first span"));
+            });
+            let groups = common::all_groups(&second);
+            assert_eq!(groups.len(), 2, "{groups:#?}");
+            let in_span = groups
+                .iter()
+                .find(|group| group.summary.message == "inside the first span")
+                .unwrap();
+            assert_eq!(in_span.samples[0].spans[0].fields["id"], 7);
+        })
+        .unwrap();
+    assert!(first.flush(Duration::from_secs(10)));
+    assert_eq!(first.errors(1).unwrap().total, 0);
 }
 
 #[test]
