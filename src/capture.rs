@@ -14,6 +14,7 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 
 use tracing::Dispatch;
 
+use crate::backtrace::RawBacktrace;
 use crate::layer::Hooks;
 use crate::occurrence::Level;
 use crate::record::{
@@ -56,6 +57,17 @@ fn capture_chain(
     kind: Cow<'static, str>,
     caller: &'static Location<'static>,
 ) -> bool {
+    capture_carrying(error, kind, caller, || None)
+}
+
+/// Captures `error` with the backtrace it carries, if `carried` finds one (read only when a
+/// tracker takes the error), else one the backtrace mode asks for.
+pub(crate) fn capture_carrying(
+    error: &(dyn Error + 'static),
+    kind: Cow<'static, str>,
+    caller: &'static Location<'static>,
+    carried: impl FnOnce() -> Option<RawBacktrace>,
+) -> bool {
     with_tracker(|dispatch, hooks| {
         let (chain, truncated) = error_chain(error, kind, hooks.shared.settings.max_value_len);
         let (kind, message) = chain
@@ -70,6 +82,7 @@ fn capture_chain(
         );
         raw.chain = chain;
         raw.truncated = truncated;
+        raw.backtrace = carried().or_else(|| hooks.shared.backtraces.take(callsite(caller)));
         hooks.capture_in_current_span(dispatch, raw)
     })
 }
@@ -109,8 +122,14 @@ pub fn capture_message(message: impl Display) -> bool {
             RawLocation::from_caller(caller),
         );
         raw.truncated = truncated;
+        raw.backtrace = hooks.shared.backtraces.take(callsite(caller));
         hooks.capture_in_current_span(dispatch, raw)
     })
+}
+
+/// The key of a `capture_*` call's callsite, for [`crate::BacktraceMode::NewCallsites`].
+fn callsite(caller: &'static Location<'static>) -> usize {
+    std::ptr::from_ref(caller) as usize
 }
 
 /// Runs `f` and captures its error, then hands the result back unchanged (the seed's

@@ -335,6 +335,14 @@ pub struct Config {
     pub shutdown_timeout_ms: u64,
     /// How long the panic hook waits for a panic to be stored, in ms (default 2,000).
     pub panic_flush_timeout_ms: u64,
+    /// Whether panics take a backtrace (default `true`).
+    pub panic_backtraces: bool,
+    /// When `error!` events and `capture_*` calls take a backtrace: `off` (default),
+    /// `new_callsites` or `always`.
+    pub backtraces: crate::BacktraceMode,
+    /// With `backtraces = "new_callsites"`, seconds a callsite goes without another
+    /// backtrace (default 3,600).
+    pub backtrace_interval_secs: u64,
     /// The `[store]` section.
     pub store: StoreConfig,
     /// The `[email]` section.
@@ -361,6 +369,9 @@ impl Default for Config {
             flush_interval_ms: 50,
             shutdown_timeout_ms: 5_000,
             panic_flush_timeout_ms: 2_000,
+            panic_backtraces: true,
+            backtraces: crate::BacktraceMode::Off,
+            backtrace_interval_secs: 3_600,
             store: StoreConfig::default(),
             email: EmailConfig::default(),
             http: HttpConfig::default(),
@@ -395,6 +406,9 @@ const KEYS: &[(&str, ValueKind)] = &[
     ("flush_interval_ms", ValueKind::Integer),
     ("shutdown_timeout_ms", ValueKind::Integer),
     ("panic_flush_timeout_ms", ValueKind::Integer),
+    ("panic_backtraces", ValueKind::Bool),
+    ("backtraces", ValueKind::Text),
+    ("backtrace_interval_secs", ValueKind::Integer),
     ("store.backend", ValueKind::Text),
     ("store.path", ValueKind::Text),
     ("store.durability", ValueKind::Text),

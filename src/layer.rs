@@ -282,6 +282,9 @@ where
         raw.chain = parts.chain;
         raw.custom_fingerprint = parts.custom_fingerprint;
         raw.truncated = truncated;
+        raw.backtrace = shared
+            .backtraces
+            .take(std::ptr::from_ref(metadata) as usize);
         if let Some(scope) = ctx.event_scope(event) {
             let (spans, omitted) = collect_spans(scope, settings.max_span_depth);
             raw.spans = spans;

@@ -43,6 +43,7 @@
 //! [`Ticketing`] and `docs/notifications.md`.
 #![warn(missing_docs)]
 
+mod backtrace;
 mod buffer;
 mod capture;
 pub mod config;
@@ -53,6 +54,7 @@ mod filter;
 pub mod fingerprint;
 #[cfg(feature = "http")]
 pub mod http;
+mod integrations;
 mod layer;
 mod mask;
 pub mod notify;
@@ -67,11 +69,16 @@ mod ticket;
 mod tracker;
 mod worker;
 
+pub use backtrace::{BacktraceMode, Frame};
 pub use capture::{
     TrackResult, capture_dyn_error, capture_error, capture_message, track, track_silent,
 };
 pub use context::{ContextBuilder, DefaultContext};
 pub use filter::EventDecision;
+#[cfg(feature = "anyhow")]
+pub use integrations::anyhow::{TrackAnyhow, capture_anyhow};
+#[cfg(feature = "eyre")]
+pub use integrations::eyre::{TrackEyre, capture_eyre};
 pub use layer::ErrorTrackerLayer;
 pub use mask::{DefaultMasking, Masking, mask_occurrence, scrub_sensitive_values};
 pub use notify::{NotificationStats, Notifier, NotifyPolicy, SmtpNotifier, SmtpSettings};

@@ -135,6 +135,11 @@ pub struct Occurrence {
     pub process_id: u32,
     /// True when at least one value was cut to the configured length limit.
     pub truncated: bool,
+    /// The stack where the error was raised (or, for an `anyhow`/`eyre` error, where it
+    /// began), innermost frame first; empty when none was taken (see
+    /// [`crate::BacktraceMode`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backtrace: Vec<crate::Frame>,
 }
 
 impl Occurrence {
@@ -161,6 +166,7 @@ impl Occurrence {
             host: String::new(),
             process_id: std::process::id(),
             truncated: false,
+            backtrace: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ use compact_str::CompactString;
 use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
 use std::sync::Arc;
 
+use crate::backtrace::RawBacktrace;
 use crate::layer::Hooks;
 use crate::occurrence::Level;
 use crate::record::{BoundedWriter, RawLocation, RawOccurrence};
@@ -29,6 +30,9 @@ fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
     );
     let mut raw = RawOccurrence::new(Level::Error, Cow::Borrowed("panic"), message, location);
     raw.truncated = truncated;
+    if shared.settings.panic_backtraces {
+        raw.backtrace = Some(RawBacktrace::capture());
+    }
     crate::panic_echo::note_recorded(payload_text(info));
     let mut raw = Some(raw);
     tracing::dispatcher::get_default(|dispatch| {

@@ -22,6 +22,7 @@ use tracing::callsite::Identifier;
 use tracing::field::{Field, Visit};
 use uuid::Uuid;
 
+use crate::backtrace::RawBacktrace;
 use crate::occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecord, ThreadInfo};
 use crate::scope::{SCOPE_TARGET, Scope};
 
@@ -161,6 +162,8 @@ pub(crate) struct RawOccurrence {
     pub custom_fingerprint: Option<CompactString>,
     pub thread: std::thread::Thread,
     pub truncated: bool,
+    /// Taken on the caller's thread, resolved on the worker.
+    pub backtrace: Option<RawBacktrace>,
     /// What the buffer counted for this record against the byte budget, set when it is
     /// pushed, so that letting it go later gives back exactly that.
     pub budget_bytes: u32,
@@ -187,6 +190,7 @@ impl RawOccurrence {
             custom_fingerprint: None,
             thread: std::thread::current(),
             truncated: false,
+            backtrace: None,
             budget_bytes: 0,
         }
     }
@@ -220,6 +224,9 @@ impl RawOccurrence {
         for link in &self.chain {
             bytes += text(&link.message);
         }
+        if let Some(backtrace) = &self.backtrace {
+            bytes += backtrace.heap_bytes();
+        }
         bytes
     }
 
@@ -233,6 +240,7 @@ impl RawOccurrence {
             link.message = CompactString::default();
         }
         self.chain.shrink_to_fit();
+        self.backtrace = None;
         self.truncated = true;
     }
 
@@ -342,6 +350,10 @@ impl RawOccurrence {
             host: host.to_owned(),
             process_id,
             truncated,
+            backtrace: self
+                .backtrace
+                .map(RawBacktrace::resolve)
+                .unwrap_or_default(),
         }
     }
 }

@@ -25,6 +25,10 @@ pub(crate) struct Settings {
     pub flush_interval: Duration,
     pub shutdown_timeout: Duration,
     pub panic_flush_timeout: Duration,
+    /// Whether panics take a backtrace.
+    pub panic_backtraces: bool,
+    pub backtraces: crate::BacktraceMode,
+    pub backtrace_interval: Duration,
 }
 
 /// Where the worker is: what it has stored, and whether it still runs.
@@ -52,6 +56,8 @@ pub(crate) struct Counters {
 
 pub(crate) struct Shared {
     pub settings: Settings,
+    /// Decides which `error!` events and `capture_*` calls take a backtrace.
+    pub backtraces: crate::backtrace::Sampler,
     pub buffer: Buffer,
     pub store: Arc<dyn Store>,
     pub masking: Arc<dyn Masking>,

@@ -9,6 +9,7 @@ use parking_lot::{Condvar, Mutex};
 use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::BacktraceMode;
 use crate::buffer::Buffer;
 use crate::config::{Config, EmailConfig, HttpConfig, StoreBackend, StoreConfig};
 use crate::context::ContextBuilder;
@@ -59,6 +60,10 @@ pub struct Builder {
     http: HttpConfig,
 }
 
+/// How long a callsite goes without another backtrace under
+/// [`BacktraceMode::NewCallsites`], by default.
+const DEFAULT_BACKTRACE_INTERVAL: Duration = Duration::from_secs(3600);
+
 impl Default for Builder {
     fn default() -> Self {
         Builder {
@@ -73,6 +78,9 @@ impl Default for Builder {
                 flush_interval: Duration::from_millis(50),
                 shutdown_timeout: Duration::from_secs(5),
                 panic_flush_timeout: Duration::from_secs(2),
+                panic_backtraces: true,
+                backtraces: BacktraceMode::Off,
+                backtrace_interval: DEFAULT_BACKTRACE_INTERVAL,
             },
             masked_keys: DefaultMasking::DEFAULT_KEYS
                 .iter()
@@ -233,6 +241,28 @@ impl Builder {
         self
     }
 
+    /// Whether a panic takes a backtrace (default `true`, whatever `RUST_BACKTRACE` says):
+    /// the stack is walked on the panicking thread (a few microseconds) and resolved on the
+    /// worker.
+    pub fn panic_backtraces(mut self, enabled: bool) -> Self {
+        self.settings.panic_backtraces = enabled;
+        self
+    }
+
+    /// When `error!` events and `capture_*` calls take a backtrace (default
+    /// [`BacktraceMode::Off`]); see `docs/guide.md`, "Backtraces".
+    pub fn backtraces(mut self, mode: BacktraceMode) -> Self {
+        self.settings.backtraces = mode;
+        self
+    }
+
+    /// With [`BacktraceMode::NewCallsites`], how long a callsite goes without taking
+    /// another backtrace (default one hour).
+    pub fn backtrace_interval(mut self, interval: Duration) -> Self {
+        self.settings.backtrace_interval = interval;
+        self
+    }
+
     /// Sends notifications with `notifier` (the seed's `APP_ERROR_NOTIFICATION_MODULE`)
     /// instead of the SMTP notifier the `[email]` settings describe. It runs on the
     /// notifier thread, guarded; see [`crate::notify`].
@@ -346,6 +376,9 @@ impl Builder {
         self.settings.flush_interval = Duration::from_millis(config.flush_interval_ms);
         self.settings.shutdown_timeout = Duration::from_millis(config.shutdown_timeout_ms);
         self.settings.panic_flush_timeout = Duration::from_millis(config.panic_flush_timeout_ms);
+        self.settings.panic_backtraces = config.panic_backtraces;
+        self.settings.backtraces = config.backtraces;
+        self.settings.backtrace_interval = Duration::from_secs(config.backtrace_interval_secs);
         self.masked_keys.clone_from(&config.masked_keys);
         self.mask_with.clone_from(&config.mask_with);
         self.store_config = config.store.clone();
@@ -421,6 +454,10 @@ impl Builder {
         let default_masking: Arc<dyn Masking> =
             Arc::new(DefaultMasking::new(&self.masked_keys, self.mask_with));
         let shared = Arc::new(Shared {
+            backtraces: crate::backtrace::Sampler::new(
+                self.settings.backtraces,
+                self.settings.backtrace_interval,
+            ),
             buffer: Buffer::new(
                 self.settings.max_pending_errors,
                 self.settings.samples_per_error,

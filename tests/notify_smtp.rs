@@ -456,3 +456,43 @@ fn trackers_sharing_a_file_share_the_cap() {
         "{subjects:?}"
     );
 }
+
+#[inline(never)]
+fn settle_invoice(dispatch: &Dispatch) {
+    tracing::dispatcher::with_default(dispatch, || {
+        error_tracker::capture_message("invoice <7> could not be settled");
+    });
+}
+
+#[test]
+fn the_mail_shows_the_applications_frames_of_the_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = SmtpServer::start(dir.path());
+    let (tracker, dispatch) = notify_support::tracker_with(
+        ErrorTracker::builder()
+            .database_path(dir.path().join("e.redb"))
+            .backtraces(error_tracker::BacktraceMode::Always),
+        server.port,
+        policy(),
+    );
+    settle_invoice(&dispatch);
+    settle(&tracker);
+    let mails = server.wait_for(1);
+    for part in [&mails[0].text, &mails[0].html] {
+        assert!(part.contains("Backtrace (innermost first)"), "{part}");
+        let line = part
+            .lines()
+            .find(|line| line.contains("settle_invoice"))
+            .unwrap_or_else(|| panic!("the application's frame: {part}"));
+        assert!(
+            line.contains("notify_smtp.rs:"),
+            "with its file and line: {line}"
+        );
+        assert!(part.contains("other frames"), "the rest counted: {part}");
+    }
+    assert!(
+        mails[0].html.contains("invoice &lt;7&gt;"),
+        "{}",
+        mails[0].html
+    );
+}

@@ -554,6 +554,16 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
             writeln!(out, "    {}: {}", clean(&link.kind), clean(&link.message))?;
         }
     }
+    if !sample.backtrace.is_empty() {
+        writeln!(
+            out,
+            "  Backtrace (innermost first, * the application's frames):"
+        )?;
+        for frame in &sample.backtrace {
+            let mark = if frame.in_app { '*' } else { ' ' };
+            writeln!(out, "    {mark} {}", clean(&frame.to_string()))?;
+        }
+    }
     let section =
         |out: &mut dyn Write, name: &str, map: &serde_json::Map<String, Value>| -> io::Result<()> {
             if map.is_empty() {

@@ -226,6 +226,39 @@ fn request_context(sample: &Occurrence) -> Vec<(&str, &serde_json::Value)> {
         .collect()
 }
 
+/// A backtrace: the application's frames first, every frame behind a closed disclosure.
+fn backtrace(frames: &[crate::Frame]) -> Markup {
+    let first = crate::backtrace::shown_first(frames);
+    let frame = |frame: &crate::Frame| {
+        html! {
+            li.frame.in-app[frame.in_app] {
+                code { (frame.function) }
+                @if let Some(file) = &frame.file {
+                    " " small.muted {
+                        (file)
+                        @if let Some(line) = frame.line { ":" (line) }
+                        @if let Some(column) = frame.column { ":" (column) }
+                    }
+                }
+            }
+        }
+    };
+    html! {
+        h3 { "Backtrace" }
+        ol.backtrace {
+            @for f in &first { (frame(f)) }
+        }
+        @if first.len() < frames.len() {
+            details.all-frames {
+                summary { "All " (frames.len()) " frames, innermost first" }
+                ol.backtrace {
+                    @for f in frames { (frame(f)) }
+                }
+            }
+        }
+    }
+}
+
 fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
     let thread = match &sample.thread.name {
         Some(name) => format!("{name} ({})", sample.thread.id),
@@ -256,6 +289,9 @@ fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
                             li { code { (link.kind) } ": " (link.message) }
                         }
                     }
+                }
+                @if !sample.backtrace.is_empty() {
+                    (backtrace(&sample.backtrace))
                 }
                 @if !request.is_empty() {
                     h3 { "Request" }

@@ -153,6 +153,15 @@ fn sections(sample: &Occurrence) -> Vec<(&'static str, Vec<String>)> {
                 .collect(),
         ));
     }
+    if !sample.backtrace.is_empty() {
+        let first = crate::backtrace::shown_first(&sample.backtrace);
+        let mut lines: Vec<String> = first.iter().map(ToString::to_string).collect();
+        let others = sample.backtrace.len() - first.len();
+        if others > 0 {
+            lines.push(format!("... {others} other frames"));
+        }
+        sections.push(("Backtrace (innermost first)", lines));
+    }
     if !sample.spans.is_empty() {
         let mut lines: Vec<String> = sample
             .spans

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -245,4 +246,52 @@ pub fn capture_demo_errors(path: &Path) {
         "{:?}",
         tracker.stats()
     );
+}
+
+/// Debian's Chromium, where `.ci/run` installs it; `CHROMIUM` names another.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The browser, or a failure that says how to get it: this test never passes without it.
+pub fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from(CHROMIUM), PathBuf::from);
+    assert!(
+        path.exists(),
+        "headless Chromium is needed for this test and was not found at {}: install it with \
+         `apt-get install chromium` (.ci/run does), or set CHROMIUM to its path",
+        path.display()
+    );
+    path
+}
+
+/// Runs headless Chromium on `url` with `args` and a fresh profile; returns its stdout.
+pub fn run_chromium(url: &str, args: &[&str]) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let output = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        output.status.success(),
+        "chromium failed on {url}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The DOM headless Chromium builds for `url`.
+pub fn dump_dom(url: &str) -> String {
+    run_chromium(url, &["--dump-dom"])
 }
