@@ -177,6 +177,44 @@ def main(out):
             ]
             print(f"| {label} | " + " | ".join(cells) + " |")
 
+    backtraces(out)
+
+
+def backtraces(out):
+    """The backtrace modes of an error! on a hot callsite, and a panic's capture."""
+    base = os.path.join(out, "backtraces")
+    error_rows = ["off", "new_callsites", "always", "sentry-tracing"]
+    times = {r: median_ns(os.path.join(base, "5_error_backtraces", r, "estimates.json")) for r in error_rows}
+    if not any(times.values()):
+        return
+    instructions = {}
+    try:
+        with open(os.path.join(out, "backtrace_instructions.tsv")) as f:
+            for line in f:
+                mode, count = line.split("\t")
+                instructions[mode] = int(count)
+    except (OSError, ValueError):
+        pass
+    print("\nBacktraces, (3) on one hot callsite (benches/backtraces.rs):\n")
+    print("| backtraces | time | ratio to off | instructions | ratio to off | target |")
+    print("|---|---|---|---|---|---|")
+    for row in error_rows:
+        t, off = times.get(row), times.get("off")
+        ratio = f"{t / off:.2f}x" if t and off else "—"
+        n, n_off = instructions.get(row), instructions.get("off")
+        n_ratio = f"{n / n_off:.2f}x" if n and n_off else "—"
+        target = "≤ 1.1x" if row == "new_callsites" else ""
+        print(f"| {row} | {fmt_time(t)} | {ratio} | {f'{n:,}' if n else '—'} | {n_ratio} | {target} |")
+    panic_rows = ["no_hook", "without_backtrace", "with_backtrace"]
+    print("\nA panic caught with catch_unwind:\n")
+    print("| hook | time | ratio to no hook |")
+    print("|---|---|---|")
+    floor = median_ns(os.path.join(base, "6_panic_capture", "no_hook", "estimates.json"))
+    for row in panic_rows:
+        t = median_ns(os.path.join(base, "6_panic_capture", row, "estimates.json"))
+        ratio = f"{t / floor:.2f}x" if t and floor else "—"
+        print(f"| {row} | {fmt_time(t)} | {ratio} |")
+
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "target/bench-results")

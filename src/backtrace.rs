@@ -8,7 +8,6 @@
 //! resolved where it is captured.
 
 use std::backtrace::{Backtrace, BacktraceStatus};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -328,7 +327,8 @@ pub(crate) struct Sampler {
     mode: BacktraceMode,
     interval: Duration,
     /// When each callsite last took one, by its address (its metadata or `Location`).
-    taken: Mutex<HashMap<usize, Instant>>,
+    /// (hashbrown's hasher: a lookup per captured error, on the caller's thread).
+    taken: Mutex<hashbrown::HashMap<usize, Instant>>,
 }
 
 /// Most callsites remembered; past it the memory starts over (each callsite then takes one
@@ -340,7 +340,7 @@ impl Sampler {
         Sampler {
             mode,
             interval,
-            taken: Mutex::new(HashMap::new()),
+            taken: Mutex::new(hashbrown::HashMap::new()),
         }
     }
 
