@@ -53,9 +53,7 @@ fn error_backtraces(c: &mut Criterion) {
     let sentry = Dispatch::new(tracing_subscriber::registry().with(sentry_tracing::layer()));
     tracing::dispatcher::with_default(&sentry, || {
         common::in_three_spans(|| {
-            group.bench_function("sentry-tracing", |b| {
-                b.iter(|| common::error_event(&err))
-            });
+            group.bench_function("sentry-tracing", |b| b.iter(|| common::error_event(&err)));
         })
     });
     group.finish();
@@ -113,7 +111,10 @@ fn profile(mode: &str, n: u64) {
 criterion_group!(benches, error_backtraces, panic_capture);
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     if args.first().map(String::as_str) == Some("profile") {
         let mode = args.get(1).map_or("off", String::as_str);
         let n = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20_000);
