@@ -100,6 +100,7 @@ pub(crate) enum RawBacktrace {
     /// Walked but not resolved: the worker resolves it.
     Captured(Backtrace),
     /// The text of a backtrace an error carried (std's `Display` format).
+    #[cfg_attr(not(any(feature = "anyhow", feature = "eyre")), allow(dead_code))]
     Text(String),
 }
 
@@ -135,6 +136,7 @@ impl RawBacktrace {
 
 /// The text of a backtrace an error carries, when one was captured; formatting it resolves
 /// it, here.
+#[cfg(feature = "anyhow")]
 pub(crate) fn carried(backtrace: &Backtrace) -> Option<RawBacktrace> {
     (backtrace.status() == BacktraceStatus::Captured)
         .then(|| RawBacktrace::Text(backtrace.to_string()))

@@ -286,6 +286,37 @@ impl From<StatusRange> for StatusSpec {
     }
 }
 
+/// The `[webhook]` section: notifications posted to a URL (feature `webhook`), under the
+/// same policy as email (the policy keys of `[email]`: `notify_new`, `notify_regressions`,
+/// `milestones`, `cooldown_secs`, `max_per_hour`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct WebhookConfig {
+    /// Where to post (`http://` or `https://`); unset: no webhook.
+    pub url: Option<String>,
+    /// `json` (default) or `slack`.
+    pub format: String,
+    /// How long one attempt may take, in ms (default 10,000).
+    pub timeout_ms: u64,
+    /// The dashboard's address, for links to the errors' pages.
+    pub base_url: Option<String>,
+    /// Starts the text of `slack` messages (default `[error-tracker]`).
+    pub subject_prefix: String,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            url: None,
+            format: "json".to_owned(),
+            timeout_ms: 10_000,
+            base_url: None,
+            subject_prefix: "[error-tracker]".to_owned(),
+        }
+    }
+}
+
 /// The `[http]` section, read by the HTTP middleware.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -349,6 +380,8 @@ pub struct Config {
     pub email: EmailConfig,
     /// The `[http]` section.
     pub http: HttpConfig,
+    /// The `[webhook]` section.
+    pub webhook: WebhookConfig,
 }
 
 impl Default for Config {
@@ -375,6 +408,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             email: EmailConfig::default(),
             http: HttpConfig::default(),
+            webhook: WebhookConfig::default(),
         }
     }
 }
@@ -432,6 +466,11 @@ const KEYS: &[(&str, ValueKind)] = &[
     ("email.cooldown_secs", ValueKind::Integer),
     ("email.max_per_hour", ValueKind::Integer),
     ("http.capture_statuses", ValueKind::List),
+    ("webhook.url", ValueKind::Text),
+    ("webhook.format", ValueKind::Text),
+    ("webhook.timeout_ms", ValueKind::Integer),
+    ("webhook.base_url", ValueKind::Text),
+    ("webhook.subject_prefix", ValueKind::Text),
 ];
 
 /// The prefix of every environment variable.

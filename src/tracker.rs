@@ -51,6 +51,7 @@ pub struct Builder {
     store: Option<Arc<dyn Store>>,
     store_config: StoreConfig,
     notifier: Option<Arc<dyn Notifier>>,
+    webhook: crate::config::WebhookConfig,
     ticketing: Option<Arc<dyn Ticketing>>,
     context: Option<Arc<dyn ContextBuilder>>,
     event_filter: Option<Box<crate::filter::EventFilter>>,
@@ -58,6 +59,53 @@ pub struct Builder {
     notify_policy: NotifyPolicy,
     email: EmailConfig,
     http: HttpConfig,
+}
+
+/// A [`BuildError::InvalidSetting`] for `key`.
+fn invalid(key: &'static str, reason: String) -> BuildError {
+    BuildError::InvalidSetting { key, reason }
+}
+
+/// The notifier the `[webhook]` settings describe.
+#[cfg(feature = "webhook")]
+fn webhook_notifier(
+    config: &crate::config::WebhookConfig,
+) -> Result<Arc<dyn Notifier>, BuildError> {
+    use crate::notify::{WebhookFormat, WebhookNotifier};
+    let format = match config.format.as_str() {
+        "json" => WebhookFormat::Json,
+        "slack" => WebhookFormat::Slack,
+        other => {
+            return Err(invalid(
+                "webhook.format",
+                format!("`{other}` is not a format: `json` or `slack`"),
+            ));
+        }
+    };
+    let url = config.url.clone().unwrap_or_default();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(invalid(
+            "webhook.url",
+            "a webhook URL starts with http:// or https://".to_owned(),
+        ));
+    }
+    let mut notifier = WebhookNotifier::new(url)
+        .format(format)
+        .timeout(Duration::from_millis(config.timeout_ms))
+        .subject_prefix(config.subject_prefix.clone());
+    if let Some(base) = &config.base_url {
+        notifier = notifier.base_url(base.clone());
+    }
+    Ok(Arc::new(notifier))
+}
+
+/// Without feature `webhook`, a `[webhook]` URL cannot be served.
+#[cfg(not(feature = "webhook"))]
+fn webhook_notifier(_: &crate::config::WebhookConfig) -> Result<Arc<dyn Notifier>, BuildError> {
+    Err(invalid(
+        "webhook.url",
+        "webhooks need the crate's `webhook` feature".to_owned(),
+    ))
 }
 
 /// How long a callsite goes without another backtrace under
@@ -91,6 +139,7 @@ impl Default for Builder {
             store: None,
             store_config: StoreConfig::default(),
             notifier: None,
+            webhook: Default::default(),
             ticketing: None,
             context: None,
             event_filter: None,
@@ -384,6 +433,7 @@ impl Builder {
         self.store_config = config.store.clone();
         self = self.email(config.email.clone());
         self.http.clone_from(&config.http);
+        self.webhook.clone_from(&config.webhook);
         self
     }
 
@@ -419,8 +469,6 @@ impl Builder {
                 reason: "must be above zero".to_owned(),
             });
         }
-        let invalid =
-            |key: &'static str, reason: String| BuildError::InvalidSetting { key, reason };
         self.notify_policy
             .validate()
             .map_err(|reason| invalid("notify_policy", reason))?;
@@ -433,6 +481,17 @@ impl Builder {
         }
         let notifier = match self.notifier {
             Some(notifier) => Some(notifier),
+            None if self.webhook.url.is_some() => {
+                if self.email.from.is_some() {
+                    return Err(invalid(
+                        "webhook.url",
+                        "email and a webhook are both set: the tracker sends through one \
+                         notifier; keep one of them"
+                            .to_owned(),
+                    ));
+                }
+                Some(webhook_notifier(&self.webhook)?)
+            }
             None => match SmtpSettings::from_config(&self.email) {
                 Some(settings) => Some(Arc::new(
                     SmtpNotifier::new(settings).map_err(|err| invalid("email", err.to_string()))?,

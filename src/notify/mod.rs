@@ -14,6 +14,8 @@ mod dispatch;
 pub mod message;
 mod policy;
 mod smtp;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -23,6 +25,8 @@ use crate::store::{ErrorGroup, ErrorSummary};
 pub(crate) use self::dispatch::{Dispatcher, Handoff, NotifyThread};
 pub use self::policy::NotifyPolicy;
 pub use self::smtp::{SmtpNotifier, SmtpSettings, SmtpTls};
+#[cfg(feature = "webhook")]
+pub use self::webhook::{WebhookFormat, WebhookNotifier};
 
 /// Why an error is notified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
