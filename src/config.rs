@@ -705,6 +705,8 @@ mod tests {
             "email.smtp_password",
             "email.tls_ca_file",
             "email.base_url",
+            "webhook.url",
+            "webhook.base_url",
         ] {
             keys.push(key.to_owned());
         }
