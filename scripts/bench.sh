@@ -41,7 +41,7 @@ keep_estimates() {
     done
 }
 
-bench --no-run --bench peers --bench storm --bench allocations --bench ingest --bench store --bench redb_floor --bench text --bench backtraces
+bench --no-run --bench peers --bench storm --bench allocations --bench ingest --bench store --bench redb_floor --bench text --bench context
 
 caller_groups=(1_span_3_fields 2_info_event_in_span 3_error_in_3_spans 4_error_after_100_infos)
 for run in $(seq 1 "${runs}"); do
@@ -76,12 +76,12 @@ if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; t
     done
 fi
 
-# Backtraces: an error! on a hot callsite by mode, and a panic's capture (benches/backtraces.rs).
-rm -rf "${criterion}/5_error_backtraces" "${criterion}/6_panic_capture"
-bench --bench backtraces -- --warm-up-time 1 --measurement-time "${measure}" --noplot
-keep_estimates "${out}/backtraces" 5_error_backtraces 6_panic_capture
+# Backtraces: an error! on a hot callsite by mode, and a panic's capture (benches/context.rs).
+rm -rf "${criterion}/5_error_backtraces" "${criterion}/6_panic_capture" "${criterion}/7_info_breadcrumbs"
+bench --bench context -- --warm-up-time 1 --measurement-time "${measure}" --noplot
+keep_estimates "${out}/backtraces" 5_error_backtraces 6_panic_capture 7_info_breadcrumbs
 if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
-    exe="$(cargo bench --bench backtraces --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n 1)"
+    exe="$(cargo bench --bench context --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -n 1)"
     n=20000
     : >"${out}/backtrace_instructions.tsv"
     for mode in off new_callsites always; do
@@ -91,6 +91,16 @@ if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; t
         total="$(callgrind_annotate --inclusive=yes "${out}/callgrind.backtraces.${mode}" 2>/dev/null |
             grep -E 'common::error_event ' | head -n 1 | awk '{gsub(",", "", $1); print $1}' || true)"
         printf '%s\t%s\n' "${mode}" "$((${total:-0} / (n + n / 10)))" >>"${out}/backtrace_instructions.tsv"
+    done
+    # info! with breadcrumbs: off (0), on (20), and the floor layer.
+    : >"${out}/breadcrumb_instructions.tsv"
+    for count in 0 20 floor; do
+        echo "+ callgrind: info! with breadcrumbs ${count}" | tee -a "${log}"
+        valgrind --tool=callgrind --callgrind-out-file="${out}/callgrind.breadcrumbs.${count}" \
+            "${exe}" profile breadcrumbs "${count}" "${n}" >>"${log}" 2>&1
+        total="$(callgrind_annotate --inclusive=yes "${out}/callgrind.breadcrumbs.${count}" 2>/dev/null |
+            grep -E 'common::info_event ' | head -n 1 | awk '{gsub(",", "", $1); print $1}' || true)"
+        printf '%s\t%s\n' "${count}" "$((${total:-0} / (n + n / 10)))" >>"${out}/breadcrumb_instructions.tsv"
     done
 fi
 

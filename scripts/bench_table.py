@@ -205,6 +205,7 @@ def backtraces(out):
         n_ratio = f"{n / n_off:.2f}x" if n and n_off else "—"
         target = "≤ 1.1x" if row == "new_callsites" else ""
         print(f"| {row} | {fmt_time(t)} | {ratio} | {f'{n:,}' if n else '—'} | {n_ratio} | {target} |")
+    breadcrumbs(out, base)
     panic_rows = ["no_hook", "without_backtrace", "with_backtrace"]
     print("\nA panic caught with catch_unwind:\n")
     print("| hook | time | ratio to no hook |")
@@ -214,6 +215,42 @@ def backtraces(out):
         t = median_ns(os.path.join(base, "6_panic_capture", row, "estimates.json"))
         ratio = f"{t / floor:.2f}x" if t and floor else "—"
         print(f"| {row} | {fmt_time(t)} | {ratio} |")
+
+
+def breadcrumbs(out, base):
+    """info! in one span with breadcrumbs off and on, the floor, and sentry-tracing."""
+    rows = ["noop", "breadcrumbs_off", "breadcrumbs_on", "lookup_and_format_floor", "sentry-tracing"]
+    times = {r: median_ns(os.path.join(base, "7_info_breadcrumbs", r, "estimates.json")) for r in rows}
+    if not any(times.values()):
+        return
+    counts = {}
+    try:
+        with open(os.path.join(out, "breadcrumb_instructions.tsv")) as f:
+            for line in f:
+                key, count = line.split("\t")
+                counts[{"0": "breadcrumbs_off", "20": "breadcrumbs_on", "floor": "lookup_and_format_floor"}[key]] = int(count)
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        with open(os.path.join(out, "instructions.tsv")) as f:
+            for line in f:
+                w, column, count = line.split("\t")
+                if w == "2" and column in ("noop", "sentry-tracing"):
+                    counts[column] = int(count)
+    except (OSError, ValueError):
+        pass
+    print("\nBreadcrumbs, (2) an info! in one span (benches/context.rs):\n")
+    print("| layer | time | ratio to noop | ratio to sentry | instructions | ratio to sentry | target |")
+    print("|---|---|---|---|---|---|---|")
+    targets = {"breadcrumbs_off": "1.0x noop", "breadcrumbs_on": "≤ 0.2x sentry"}
+    for row in rows:
+        t, noop, sentry = times.get(row), times.get("noop"), times.get("sentry-tracing")
+        n, n_sentry = counts.get(row), counts.get("sentry-tracing")
+        print(
+            f"| {row} | {fmt_time(t)} | {f'{t / noop:.2f}x' if t and noop else '—'} | "
+            f"{f'{t / sentry:.2f}x' if t and sentry else '—'} | {f'{n:,}' if n else '—'} | "
+            f"{f'{n / n_sentry:.2f}x' if n and n_sentry else '—'} | {targets.get(row, '')} |"
+        )
 
 
 if __name__ == "__main__":

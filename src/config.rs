@@ -374,6 +374,10 @@ pub struct Config {
     /// With `backtraces = "new_callsites"`, seconds a callsite goes without another
     /// backtrace (default 3,600).
     pub backtrace_interval_secs: u64,
+    /// Breadcrumbs kept per span tree and sent with the next error (default 0: off).
+    pub breadcrumbs: usize,
+    /// The least severe level kept as a breadcrumb (default `info`).
+    pub breadcrumb_level: CaptureLevel,
     /// The `[store]` section.
     pub store: StoreConfig,
     /// The `[email]` section.
@@ -405,6 +409,8 @@ impl Default for Config {
             panic_backtraces: true,
             backtraces: crate::BacktraceMode::Off,
             backtrace_interval_secs: 3_600,
+            breadcrumbs: 0,
+            breadcrumb_level: CaptureLevel::Info,
             store: StoreConfig::default(),
             email: EmailConfig::default(),
             http: HttpConfig::default(),
@@ -443,6 +449,8 @@ const KEYS: &[(&str, ValueKind)] = &[
     ("panic_backtraces", ValueKind::Bool),
     ("backtraces", ValueKind::Text),
     ("backtrace_interval_secs", ValueKind::Integer),
+    ("breadcrumbs", ValueKind::Integer),
+    ("breadcrumb_level", ValueKind::Text),
     ("store.backend", ValueKind::Text),
     ("store.path", ValueKind::Text),
     ("store.durability", ValueKind::Text),

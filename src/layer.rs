@@ -16,6 +16,7 @@ use tracing::{Dispatch, Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+use crate::breadcrumbs::{RawBreadcrumb, Ring};
 use crate::occurrence::Level;
 use crate::record::{
     EventRecorder, RawFields, RawLocation, RawOccurrence, RawSpan, SpanFields, SpanRecorder,
@@ -85,7 +86,7 @@ type UpdateScope = fn(&Dispatch, &Id, &mut dyn FnMut(&mut Scope));
 #[derive(Clone)]
 pub(crate) struct Hooks {
     pub shared: Arc<Shared>,
-    span_trace: fn(&Dispatch, &Id, usize) -> (Vec<RawSpan>, usize),
+    span_trace: fn(&Dispatch, &Id, usize) -> SpanTrace,
     update_scope: UpdateScope,
     set_capture_context: fn(&Dispatch, &Id, Arc<dyn CaptureContext>),
 }
@@ -113,10 +114,19 @@ impl Hooks {
     }
 
     /// Captures `raw` inside the dispatcher's current span; false if it was not accepted.
-    pub(crate) fn capture_in_current_span(&self, dispatch: &Dispatch, raw: RawOccurrence) -> bool {
+    pub(crate) fn capture_in_current_span(
+        &self,
+        dispatch: &Dispatch,
+        mut raw: RawOccurrence,
+    ) -> bool {
         match dispatch.current_span().id() {
             Some(id) => self.capture_in_span(dispatch, id, raw),
-            None => self.shared.submit(raw),
+            None => {
+                if self.shared.settings.breadcrumbs > 0 {
+                    raw.breadcrumbs = crate::breadcrumbs::thread_snapshot();
+                }
+                self.shared.submit(raw)
+            }
         }
     }
 
@@ -127,9 +137,12 @@ impl Hooks {
         id: &Id,
         mut raw: RawOccurrence,
     ) -> bool {
-        let (spans, omitted) = (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
-        raw.spans = spans;
-        raw.spans_omitted = omitted;
+        let trace = (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
+        raw.spans = trace.spans;
+        raw.spans_omitted = trace.omitted;
+        if self.shared.settings.breadcrumbs > 0 {
+            raw.breadcrumbs = trace.breadcrumbs;
+        }
         self.shared.submit(raw)
     }
 
@@ -155,6 +168,11 @@ pub struct ErrorTrackerLayer<S> {
     /// A copy of `settings.level`, kept here so that the check every event pays reads the
     /// layer itself rather than following the `Arc` to the shared state.
     level: tracing::Level,
+    /// The least severe level the layer does anything for: the breadcrumb level when
+    /// breadcrumbs are on (it is below the capture level), else the capture level.
+    breadcrumb_level: tracing::Level,
+    /// Whether breadcrumbs are on.
+    breadcrumbs: bool,
     hooks: Hooks,
     /// Keeps the tracker's worker running while the layer exists, whatever became of the
     /// tracker handle it was made from.
@@ -186,6 +204,12 @@ where
             registered: parking_lot::Mutex::new(Vec::new()),
             seen: AtomicBool::new(false),
             level: shared.settings.level,
+            breadcrumb_level: if shared.settings.breadcrumbs > 0 {
+                shared.settings.breadcrumb_level.max(shared.settings.level)
+            } else {
+                shared.settings.level
+            },
+            breadcrumbs: shared.settings.breadcrumbs > 0,
             hooks: Hooks {
                 shared,
                 span_trace: span_trace::<S>,
@@ -230,6 +254,40 @@ where
     /// Where the layer lives; inside a reload layer, the same for every layer it holds.
     fn address(&self) -> usize {
         std::ptr::from_ref(self) as usize
+    }
+
+    /// Captures an event at the capture level, keeps one below it as a breadcrumb.
+    #[inline(never)]
+    fn capture_or_keep(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() <= self.level {
+            self.capture_guarded(event, ctx);
+        } else {
+            self.record_breadcrumb(event, ctx);
+        }
+    }
+
+    /// Keeps `event` as a breadcrumb in the root span of its span tree, or on the thread.
+    /// Out of line: off by default, and the `info!` path must stay small.
+    #[inline(never)]
+    fn record_breadcrumb(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let capacity = self.hooks.shared.settings.breadcrumbs;
+        let mut crumb = None;
+        self.guarded(|| crumb = Some(RawBreadcrumb::record(event)));
+        let Some(crumb) = crumb else { return };
+        match ctx.event_span(event).map(root_of) {
+            Some(root) => {
+                let mut extensions = root.extensions_mut();
+                match extensions.get_mut::<Ring>() {
+                    Some(ring) => ring.push(crumb, capacity),
+                    None => {
+                        let mut ring = Ring::default();
+                        ring.push(crumb, capacity);
+                        extensions.insert(ring);
+                    }
+                }
+            }
+            None => crate::breadcrumbs::push_on_thread(crumb, capacity),
+        }
     }
 
     /// Captures `event` unless this thread is already inside the tracker; a panic while
@@ -285,10 +343,22 @@ where
         raw.backtrace = shared
             .backtraces
             .take(std::ptr::from_ref(metadata) as usize);
-        if let Some(scope) = ctx.event_scope(event) {
-            let (spans, omitted) = collect_spans(scope, settings.max_span_depth);
-            raw.spans = spans;
-            raw.spans_omitted = omitted;
+        match ctx.event_scope(event) {
+            Some(scope) => {
+                let (spans, omitted) = collect_spans(scope, settings.max_span_depth);
+                raw.spans = spans;
+                raw.spans_omitted = omitted;
+                if self.breadcrumbs {
+                    raw.breadcrumbs = ctx
+                        .event_span(event)
+                        .map(|span| root_breadcrumbs(&root_of(span)))
+                        .unwrap_or_default();
+                }
+            }
+            None if self.breadcrumbs => {
+                raw.breadcrumbs = crate::breadcrumbs::thread_snapshot();
+            }
+            None => {}
         }
         shared.submit(raw);
     }
@@ -368,10 +438,12 @@ where
         // `register_callsite` instead would silence the other layers of the subscriber (the
         // `fmt` layer) for that callsite too, and a per-layer filter costs more per event
         // than this comparison (see docs/performance.md).
-        if *event.metadata().level() <= self.level {
+        // `breadcrumb_level` is the capture level when breadcrumbs are off: one comparison
+        // either way.
+        if *event.metadata().level() <= self.breadcrumb_level {
             // `ctx` by value: two words in registers, so that the common path above builds
             // nothing on the stack.
-            self.capture_guarded(event, ctx);
+            self.capture_or_keep(event, ctx);
         }
     }
 
@@ -552,6 +624,29 @@ mod reachable {
     }
 }
 
+/// The root of `span`'s tree, walked up through the parents (no lookup when `span` is one).
+fn root_of<'a, S>(span: SpanRef<'a, S>) -> SpanRef<'a, S>
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    let mut root = span;
+    while let Some(parent) = root.parent() {
+        root = parent;
+    }
+    root
+}
+
+/// The breadcrumbs kept in `root`, the root span of a span tree.
+fn root_breadcrumbs<'a, S>(root: &SpanRef<'a, S>) -> Vec<RawBreadcrumb>
+where
+    S: Subscriber + for<'l> LookupSpan<'l>,
+{
+    root.extensions()
+        .get::<Ring>()
+        .map(Ring::snapshot)
+        .unwrap_or_default()
+}
+
 /// The spans from `scope`'s leaf outwards, at most `max_depth` of them (the innermost), and
 /// how many outer ones were left out.
 fn collect_spans<'a, S>(
@@ -588,7 +683,7 @@ where
     (spans, omitted)
 }
 
-fn span_trace<S>(dispatch: &Dispatch, id: &Id, max_depth: usize) -> (Vec<RawSpan>, usize)
+fn span_trace<S>(dispatch: &Dispatch, id: &Id, max_depth: usize) -> SpanTrace
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -596,9 +691,25 @@ where
         .downcast_ref::<S>()
         .and_then(|subscriber| subscriber.span(id));
     match span {
-        Some(span) => collect_spans(span.scope(), max_depth),
-        None => (Vec::new(), 0),
+        Some(span) => {
+            let (spans, omitted) = collect_spans(span.scope(), max_depth);
+            let breadcrumbs = root_breadcrumbs(&root_of(span));
+            SpanTrace {
+                spans,
+                omitted,
+                breadcrumbs,
+            }
+        }
+        None => SpanTrace::default(),
     }
+}
+
+/// What a capture inside a span takes from its span tree.
+#[derive(Default)]
+struct SpanTrace {
+    spans: Vec<RawSpan>,
+    omitted: usize,
+    breadcrumbs: Vec<RawBreadcrumb>,
 }
 
 fn update_scope<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut Scope))

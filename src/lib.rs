@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 mod backtrace;
+mod breadcrumbs;
 mod buffer;
 mod capture;
 pub mod config;
@@ -70,6 +71,7 @@ mod tracker;
 mod worker;
 
 pub use backtrace::{BacktraceMode, Frame};
+pub use breadcrumbs::Breadcrumb;
 pub use capture::{
     TrackResult, capture_dyn_error, capture_error, capture_message, track, track_silent,
 };

@@ -140,6 +140,11 @@ pub struct Occurrence {
     /// [`crate::BacktraceMode`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backtrace: Vec<crate::Frame>,
+    /// The events that came before it in its span tree (or on its thread), oldest first,
+    /// masked like fields; empty unless breadcrumbs are on (see
+    /// [`crate::Builder::breadcrumbs`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breadcrumbs: Vec<crate::Breadcrumb>,
 }
 
 impl Occurrence {
@@ -167,6 +172,7 @@ impl Occurrence {
             process_id: std::process::id(),
             truncated: false,
             backtrace: Vec::new(),
+            breadcrumbs: Vec::new(),
         }
     }
 }

@@ -23,6 +23,7 @@ use tracing::field::{Field, Visit};
 use uuid::Uuid;
 
 use crate::backtrace::RawBacktrace;
+use crate::breadcrumbs::RawBreadcrumb;
 use crate::occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecord, ThreadInfo};
 use crate::scope::{SCOPE_TARGET, Scope};
 
@@ -61,7 +62,7 @@ impl RawValue {
         }
     }
 
-    fn into_json(self) -> Value {
+    pub(crate) fn into_json(self) -> Value {
         match self {
             RawValue::Bool(b) => Value::Bool(b),
             RawValue::I64(n) => Value::Number(n.into()),
@@ -164,6 +165,8 @@ pub(crate) struct RawOccurrence {
     pub truncated: bool,
     /// Taken on the caller's thread, resolved on the worker.
     pub backtrace: Option<RawBacktrace>,
+    /// The events that came before it, oldest first.
+    pub breadcrumbs: Vec<RawBreadcrumb>,
     /// What the buffer counted for this record against the byte budget, set when it is
     /// pushed, so that letting it go later gives back exactly that.
     pub budget_bytes: u32,
@@ -191,6 +194,7 @@ impl RawOccurrence {
             thread: std::thread::current(),
             truncated: false,
             backtrace: None,
+            breadcrumbs: Vec::new(),
             budget_bytes: 0,
         }
     }
@@ -227,6 +231,9 @@ impl RawOccurrence {
         if let Some(backtrace) = &self.backtrace {
             bytes += backtrace.heap_bytes();
         }
+        for crumb in &self.breadcrumbs {
+            bytes += crumb.heap_bytes();
+        }
         bytes
     }
 
@@ -241,6 +248,7 @@ impl RawOccurrence {
         }
         self.chain.shrink_to_fit();
         self.backtrace = None;
+        self.breadcrumbs = Vec::new();
         self.truncated = true;
     }
 
@@ -354,6 +362,11 @@ impl RawOccurrence {
                 .backtrace
                 .map(RawBacktrace::resolve)
                 .unwrap_or_default(),
+            breadcrumbs: self
+                .breadcrumbs
+                .into_iter()
+                .map(RawBreadcrumb::into_breadcrumb)
+                .collect(),
         }
     }
 }

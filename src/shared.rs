@@ -29,6 +29,10 @@ pub(crate) struct Settings {
     pub panic_backtraces: bool,
     pub backtraces: crate::BacktraceMode,
     pub backtrace_interval: Duration,
+    /// Breadcrumbs kept per span tree (and per thread); 0 turns them off.
+    pub breadcrumbs: usize,
+    /// The least severe level kept as a breadcrumb.
+    pub breadcrumb_level: tracing::Level,
 }
 
 /// Where the worker is: what it has stored, and whether it still runs.

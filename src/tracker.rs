@@ -129,6 +129,8 @@ impl Default for Builder {
                 panic_backtraces: true,
                 backtraces: BacktraceMode::Off,
                 backtrace_interval: DEFAULT_BACKTRACE_INTERVAL,
+                breadcrumbs: 0,
+                breadcrumb_level: tracing::Level::INFO,
             },
             masked_keys: DefaultMasking::DEFAULT_KEYS
                 .iter()
@@ -305,6 +307,24 @@ impl Builder {
         self
     }
 
+    /// Keeps the last `count` events below the capture level (default 0: off; 20 is a good
+    /// number), of [`breadcrumb_level`](Builder::breadcrumb_level) or more severe, and sends
+    /// them with the next error as [`Occurrence::breadcrumbs`](crate::Occurrence::breadcrumbs),
+    /// masked like fields. They are kept in the root span of the event's span tree (a
+    /// request, a task), or for events outside any span on their thread; see `docs/guide.md`,
+    /// "Breadcrumbs".
+    pub fn breadcrumbs(mut self, count: usize) -> Self {
+        self.settings.breadcrumbs = count;
+        self
+    }
+
+    /// The least severe level kept as a breadcrumb (default `INFO`: `info!` and `warn!`
+    /// below an ERROR capture level).
+    pub fn breadcrumb_level(mut self, level: tracing::Level) -> Self {
+        self.settings.breadcrumb_level = level;
+        self
+    }
+
     /// With [`BacktraceMode::NewCallsites`], how long a callsite goes without taking
     /// another backtrace (default one hour).
     pub fn backtrace_interval(mut self, interval: Duration) -> Self {
@@ -428,6 +448,8 @@ impl Builder {
         self.settings.panic_backtraces = config.panic_backtraces;
         self.settings.backtraces = config.backtraces;
         self.settings.backtrace_interval = Duration::from_secs(config.backtrace_interval_secs);
+        self.settings.breadcrumbs = config.breadcrumbs;
+        self.settings.breadcrumb_level = config.breadcrumb_level.into();
         self.masked_keys.clone_from(&config.masked_keys);
         self.mask_with.clone_from(&config.mask_with);
         self.store_config = config.store.clone();

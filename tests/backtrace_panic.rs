@@ -75,6 +75,7 @@ fn panics_keep_their_backtrace_and_it_is_shown() {
     let path = dir.path().join("errors.redb");
     let tracker = ErrorTracker::builder()
         .database_path(&path)
+        .breadcrumbs(10)
         .build()
         .unwrap();
     tracing_subscriber::registry().with(tracker.layer()).init();
@@ -82,7 +83,11 @@ fn panics_keep_their_backtrace_and_it_is_shown() {
 
     let thread = std::thread::Builder::new()
         .name("billing".into())
-        .spawn(|| charge_card(4200))
+        .spawn(|| {
+            let _order = tracing::info_span!("order", id = 17u64).entered();
+            tracing::info!(cents = 4200u64, "charging the card");
+            charge_card(4200)
+        })
         .unwrap();
     assert!(thread.join().is_err());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -120,6 +125,11 @@ fn panics_keep_their_backtrace_and_it_is_shown() {
         "marked as the application's: {line}"
     );
     assert!(line.contains("backtrace_panic.rs:"), "{line}");
+    assert!(text.contains("Breadcrumbs (oldest first):"), "{text}");
+    assert!(
+        text.contains("INFO backtrace_panic: charging the card cents=4200"),
+        "{text}"
+    );
 
     // The dashboard, in a real browser.
     let store = Arc::new(RedbStore::open_read_only(&path).unwrap());
@@ -132,5 +142,27 @@ fn panics_keep_their_backtrace_and_it_is_shown() {
     assert!(
         dom.contains("All "),
         "the other frames behind a disclosure: {dom}"
+    );
+
+    let dom = dashboard_common::dump_dom(
+        &server.url(&format!("/error/{}", in_thread.summary.fingerprint)),
+    );
+    assert!(dom.contains("<h3>Breadcrumbs</h3>"), "{dom}");
+    assert!(dom.contains("charging the card"), "{dom}");
+
+    // The JSON API.
+    let answer =
+        dashboard_common::get(&server.url(&format!("/api/errors/{}", in_task.summary.fingerprint)));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let frames = json["error"]["samples"][0]["backtrace"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(
+        frames.iter().any(|frame| frame["in_app"] == true
+            && frame["function"]
+                .as_str()
+                .is_some_and(|f| f.contains("poll_job"))),
+        "{json}"
     );
 }

@@ -460,18 +460,20 @@ fn trackers_sharing_a_file_share_the_cap() {
 #[inline(never)]
 fn settle_invoice(dispatch: &Dispatch) {
     tracing::dispatcher::with_default(dispatch, || {
+        tracing::info!(token = "tok-123", "settling invoice 7");
         error_tracker::capture_message("invoice <7> could not be settled");
     });
 }
 
 #[test]
-fn the_mail_shows_the_applications_frames_of_the_backtrace() {
+fn the_mail_shows_the_backtrace_and_the_breadcrumbs() {
     let dir = tempfile::tempdir().unwrap();
     let server = SmtpServer::start(dir.path());
     let (tracker, dispatch) = notify_support::tracker_with(
         ErrorTracker::builder()
             .database_path(dir.path().join("e.redb"))
-            .backtraces(error_tracker::BacktraceMode::Always),
+            .backtraces(error_tracker::BacktraceMode::Always)
+            .breadcrumbs(5),
         server.port,
         policy(),
     );
@@ -489,6 +491,9 @@ fn the_mail_shows_the_applications_frames_of_the_backtrace() {
             "with its file and line: {line}"
         );
         assert!(part.contains("other frames"), "the rest counted: {part}");
+        assert!(part.contains("Breadcrumbs (oldest first)"), "{part}");
+        assert!(part.contains("settling invoice 7"), "{part}");
+        assert!(!part.contains("tok-123"), "masked: {part}");
     }
     assert!(
         mails[0].html.contains("invoice &lt;7&gt;"),

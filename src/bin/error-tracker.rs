@@ -554,6 +554,12 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
             writeln!(out, "    {}: {}", clean(&link.kind), clean(&link.message))?;
         }
     }
+    if !sample.breadcrumbs.is_empty() {
+        writeln!(out, "  Breadcrumbs (oldest first):")?;
+        for crumb in &sample.breadcrumbs {
+            writeln!(out, "    {}", clean(&crumb.to_string()))?;
+        }
+    }
     if !sample.backtrace.is_empty() {
         writeln!(
             out,

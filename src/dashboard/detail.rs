@@ -290,6 +290,27 @@ fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
                         }
                     }
                 }
+                @if !sample.breadcrumbs.is_empty() {
+                    h3 { "Breadcrumbs" }
+                    table.breadcrumbs {
+                        thead { tr { th { "Time" } th { "Level" } th { "Target" } th { "Message" } } }
+                        tbody {
+                            @for crumb in &sample.breadcrumbs {
+                                tr {
+                                    td { (timestamp(crumb.time)) }
+                                    td { (crumb.level.as_str()) }
+                                    td { code { (crumb.target) } }
+                                    td {
+                                        (crumb.message)
+                                        @if !crumb.fields.is_empty() {
+                                            (kv_table(crumb.fields.iter().map(|(k, v)| (k.as_str(), v))))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
                 @if !sample.backtrace.is_empty() {
                     (backtrace(&sample.backtrace))
                 }

@@ -569,6 +569,10 @@ pub fn mask_occurrence<M: Masking + ?Sized>(masking: &M, occurrence: &mut Occurr
     if let Some(fingerprint) = &mut occurrence.custom_fingerprint {
         scrub_in_place(masking, fingerprint);
     }
+    for crumb in &mut occurrence.breadcrumbs {
+        scrub_in_place(masking, &mut crumb.message);
+        mask_map(masking, &mut crumb.fields, 0);
+    }
 }
 
 /// Returns whether `text` was changed.

@@ -153,6 +153,12 @@ fn sections(sample: &Occurrence) -> Vec<(&'static str, Vec<String>)> {
                 .collect(),
         ));
     }
+    if !sample.breadcrumbs.is_empty() {
+        sections.push((
+            "Breadcrumbs (oldest first)",
+            sample.breadcrumbs.iter().map(ToString::to_string).collect(),
+        ));
+    }
     if !sample.backtrace.is_empty() {
         let first = crate::backtrace::shown_first(&sample.backtrace);
         let mut lines: Vec<String> = first.iter().map(ToString::to_string).collect();
