@@ -378,6 +378,9 @@ pub struct Config {
     pub breadcrumbs: usize,
     /// The least severe level kept as a breadcrumb (default `info`).
     pub breadcrumb_level: CaptureLevel,
+    /// A link template for OpenTelemetry trace ids in the dashboard made by
+    /// `ErrorTracker::dashboard` (`https://.../trace/{trace_id}`); unset: no link.
+    pub trace_url: Option<String>,
     /// The `[store]` section.
     pub store: StoreConfig,
     /// The `[email]` section.
@@ -411,6 +414,7 @@ impl Default for Config {
             backtrace_interval_secs: 3_600,
             breadcrumbs: 0,
             breadcrumb_level: CaptureLevel::Info,
+            trace_url: None,
             store: StoreConfig::default(),
             email: EmailConfig::default(),
             http: HttpConfig::default(),
@@ -451,6 +455,7 @@ const KEYS: &[(&str, ValueKind)] = &[
     ("backtrace_interval_secs", ValueKind::Integer),
     ("breadcrumbs", ValueKind::Integer),
     ("breadcrumb_level", ValueKind::Text),
+    ("trace_url", ValueKind::Text),
     ("store.backend", ValueKind::Text),
     ("store.path", ValueKind::Text),
     ("store.durability", ValueKind::Text),
@@ -715,6 +720,7 @@ mod tests {
             "email.base_url",
             "webhook.url",
             "webhook.base_url",
+            "trace_url",
         ] {
             keys.push(key.to_owned());
         }

@@ -137,6 +137,10 @@ impl Hooks {
         id: &Id,
         mut raw: RawOccurrence,
     ) -> bool {
+        #[cfg(feature = "opentelemetry")]
+        {
+            raw.trace = crate::otel::ids(dispatch, id);
+        }
         let trace = (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
         raw.spans = trace.spans;
         raw.spans_omitted = trace.omitted;
@@ -173,6 +177,9 @@ pub struct ErrorTrackerLayer<S> {
     breadcrumb_level: tracing::Level,
     /// Whether breadcrumbs are on.
     breadcrumbs: bool,
+    /// The dispatcher this layer serves, for the OpenTelemetry context of its captures.
+    #[cfg(feature = "opentelemetry")]
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
     hooks: Hooks,
     /// Keeps the tracker's worker running while the layer exists, whatever became of the
     /// tracker handle it was made from.
@@ -210,6 +217,8 @@ where
                 shared.settings.level
             },
             breadcrumbs: shared.settings.breadcrumbs > 0,
+            #[cfg(feature = "opentelemetry")]
+            dispatch: std::sync::OnceLock::new(),
             hooks: Hooks {
                 shared,
                 span_trace: span_trace::<S>,
@@ -360,6 +369,14 @@ where
             }
             None => {}
         }
+        #[cfg(feature = "opentelemetry")]
+        if let Some(span) = ctx.event_span(event)
+            && let Some(dispatch) = self.dispatch.get().and_then(|weak| weak.upgrade())
+        {
+            let id = span.id();
+            drop(span);
+            raw.trace = crate::otel::ids(&dispatch, &id);
+        }
         shared.submit(raw);
     }
 }
@@ -383,6 +400,8 @@ where
             reachable::register::<S>(dispatch, self.address(), &self.hooks, &self.registered);
         }
         self.seen.store(true, Ordering::Relaxed);
+        #[cfg(feature = "opentelemetry")]
+        let _ = self.dispatch.set(dispatch.downgrade());
     }
 
     fn max_level_hint(&self) -> Option<tracing_subscriber::filter::LevelFilter> {

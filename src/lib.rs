@@ -60,6 +60,8 @@ mod layer;
 mod mask;
 pub mod notify;
 mod occurrence;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod panic;
 mod panic_echo;
 mod record;

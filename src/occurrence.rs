@@ -145,6 +145,13 @@ pub struct Occurrence {
     /// [`crate::Builder::breadcrumbs`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breadcrumbs: Vec<crate::Breadcrumb>,
+    /// The OpenTelemetry trace it belongs to (feature `opentelemetry`, with a
+    /// `tracing-opentelemetry` layer in the subscriber): 32 lower-case hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// The OpenTelemetry span it was raised in: 16 lower-case hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
 }
 
 impl Occurrence {
@@ -173,6 +180,8 @@ impl Occurrence {
             truncated: false,
             backtrace: Vec::new(),
             breadcrumbs: Vec::new(),
+            trace_id: None,
+            span_id: None,
         }
     }
 }

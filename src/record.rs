@@ -167,6 +167,8 @@ pub(crate) struct RawOccurrence {
     pub backtrace: Option<RawBacktrace>,
     /// The events that came before it, oldest first.
     pub breadcrumbs: Vec<RawBreadcrumb>,
+    /// The OpenTelemetry trace id and span id of its span.
+    pub trace: Option<(u128, u64)>,
     /// What the buffer counted for this record against the byte budget, set when it is
     /// pushed, so that letting it go later gives back exactly that.
     pub budget_bytes: u32,
@@ -195,6 +197,7 @@ impl RawOccurrence {
             truncated: false,
             backtrace: None,
             breadcrumbs: Vec::new(),
+            trace: None,
             budget_bytes: 0,
         }
     }
@@ -367,6 +370,8 @@ impl RawOccurrence {
                 .into_iter()
                 .map(RawBreadcrumb::into_breadcrumb)
                 .collect(),
+            trace_id: self.trace.map(|(trace, _)| format!("{trace:032x}")),
+            span_id: self.trace.map(|(_, span)| format!("{span:016x}")),
         }
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Settings {
     pub breadcrumbs: usize,
     /// The least severe level kept as a breadcrumb.
     pub breadcrumb_level: tracing::Level,
+    /// The dashboard's link template for trace ids.
+    pub trace_url: Option<String>,
 }
 
 /// Where the worker is: what it has stored, and whether it still runs.

@@ -131,6 +131,7 @@ impl Default for Builder {
                 backtrace_interval: DEFAULT_BACKTRACE_INTERVAL,
                 breadcrumbs: 0,
                 breadcrumb_level: tracing::Level::INFO,
+                trace_url: None,
             },
             masked_keys: DefaultMasking::DEFAULT_KEYS
                 .iter()
@@ -450,6 +451,7 @@ impl Builder {
         self.settings.backtrace_interval = Duration::from_secs(config.backtrace_interval_secs);
         self.settings.breadcrumbs = config.breadcrumbs;
         self.settings.breadcrumb_level = config.breadcrumb_level.into();
+        self.settings.trace_url.clone_from(&config.trace_url);
         self.masked_keys.clone_from(&config.masked_keys);
         self.mask_with.clone_from(&config.mask_with);
         self.store_config = config.store.clone();
@@ -891,6 +893,11 @@ impl ErrorTracker {
     /// until given a [`crate::dashboard::ViewPermission`] with
     /// [`crate::dashboard::Dashboard::permission`].
     pub fn dashboard(&self) -> crate::dashboard::Dashboard {
-        crate::dashboard::Dashboard::new(self.store().clone()).page_size(self.page_size())
+        let dashboard =
+            crate::dashboard::Dashboard::new(self.store().clone()).page_size(self.page_size());
+        match &self.inner.pipeline.shared.settings.trace_url {
+            Some(template) => dashboard.trace_url(template.clone()),
+            None => dashboard,
+        }
     }
 }

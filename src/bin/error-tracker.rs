@@ -548,6 +548,14 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
         clean(&sample.host),
         sample.process_id
     )?;
+    if let Some(trace_id) = &sample.trace_id {
+        writeln!(
+            out,
+            "  trace {} span {}",
+            clean(trace_id),
+            clean(sample.span_id.as_deref().unwrap_or("-"))
+        )?;
+    }
     if !sample.error_chain.is_empty() {
         writeln!(out, "  Error chain:")?;
         for link in &sample.error_chain {

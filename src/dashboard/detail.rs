@@ -18,6 +18,8 @@ pub(crate) struct DetailView<'a> {
     pub(crate) charts: &'a Result<Charts, String>,
     pub(crate) csrf_token: &'a str,
     pub(crate) now: OffsetDateTime,
+    /// The link template for trace ids, if any.
+    pub(crate) trace_url: Option<&'a str>,
 }
 
 /// The detail page's body.
@@ -28,6 +30,7 @@ pub(crate) fn render(view: &DetailView<'_>) -> Markup {
         charts,
         csrf_token,
         now,
+        trace_url,
     } = view;
     let error = &group.summary;
     let location = &error.location;
@@ -88,7 +91,7 @@ pub(crate) fn render(view: &DetailView<'_>) -> Markup {
             }
             // Newest first; the newest is open.
             @for (i, sample) in group.samples.iter().rev().enumerate() {
-                (sample_view(sample, i == 0, *now))
+                (sample_view(sample, i == 0, *now, *trace_url))
             }
         }
     }
@@ -226,6 +229,21 @@ fn request_context(sample: &Occurrence) -> Vec<(&str, &serde_json::Value)> {
         .collect()
 }
 
+/// The link to a trace in a tracing backend: the template with the ids in it. Ids are hex
+/// digits, which need no escaping; anything else is not linked.
+fn trace_link(template: Option<&str>, trace_id: &str, span_id: Option<&str>) -> Option<String> {
+    let template = template?;
+    let hex = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(trace_id) || !span_id.is_none_or(hex) {
+        return None;
+    }
+    Some(
+        template
+            .replace("{trace_id}", trace_id)
+            .replace("{span_id}", span_id.unwrap_or_default()),
+    )
+}
+
 /// A backtrace: the application's frames first, every frame behind a closed disclosure.
 fn backtrace(frames: &[crate::Frame]) -> Markup {
     let first = crate::backtrace::shown_first(frames);
@@ -259,7 +277,12 @@ fn backtrace(frames: &[crate::Frame]) -> Markup {
     }
 }
 
-fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
+fn sample_view(
+    sample: &Occurrence,
+    open: bool,
+    now: OffsetDateTime,
+    trace_url: Option<&str>,
+) -> Markup {
     let thread = match &sample.thread.name {
         Some(name) => format!("{name} ({})", sample.thread.id),
         None => sample.thread.id.clone(),
@@ -281,6 +304,17 @@ fn sample_view(sample: &Occurrence, open: bool, now: OffsetDateTime) -> Markup {
                     div { dt { "Host" } dd { (or_dash(&sample.host)) } }
                     div { dt { "Process" } dd { (sample.process_id) } }
                     div { dt { "Id" } dd { code { (sample.id) } } }
+                    @if let Some(trace_id) = &sample.trace_id {
+                        div { dt { "Trace" } dd {
+                            @match trace_link(trace_url, trace_id, sample.span_id.as_deref()) {
+                                Some(link) => a href=(link) { code { (trace_id) } },
+                                None => code { (trace_id) },
+                            }
+                            @if let Some(span_id) = &sample.span_id {
+                                " " small.muted { "span " code { (span_id) } }
+                            }
+                        } }
+                    }
                 }
                 @if !sample.error_chain.is_empty() {
                     h3 { "Error chain" }

@@ -220,6 +220,7 @@ pub(crate) async fn detail_page(
         charts: &charts,
         csrf_token: &token,
         now,
+        trace_url: inner.trace_url.as_deref(),
     });
     let title = format!("{}: {}", group.summary.kind, group.summary.message);
     let title: String = title.chars().take(90).collect();

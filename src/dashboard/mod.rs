@@ -79,6 +79,8 @@ struct Inner {
     permission: Arc<dyn ViewPermission>,
     page_size: usize,
     title: String,
+    /// A link template for trace ids (`{trace_id}`, `{span_id}`), if any.
+    trace_url: Option<String>,
     csrf: csrf::Csrf,
     hosts: host::AllowedHosts,
 }
@@ -102,6 +104,7 @@ impl Dashboard {
                 permission: Arc::new(DenyAll),
                 page_size: 10,
                 title: "Errors".to_owned(),
+                trace_url: None,
                 csrf: csrf::Csrf::new(),
                 hosts: host::AllowedHosts::default(),
             }),
@@ -119,6 +122,7 @@ impl Dashboard {
                     permission: inner.permission.clone(),
                     page_size: inner.page_size,
                     title: inner.title.clone(),
+                    trace_url: inner.trace_url.clone(),
                     csrf: inner.csrf.clone(),
                     hosts: inner.hosts.clone(),
                 };
@@ -160,6 +164,17 @@ impl Dashboard {
                 .collect(),
         );
         self.edit(|inner| inner.hosts = hosts)
+    }
+
+    /// Links each occurrence's OpenTelemetry trace id (feature `opentelemetry`) to a tracing
+    /// backend: `template` with `{trace_id}` (and `{span_id}`) replaced, such as
+    /// `"https://jaeger.example.com/trace/{trace_id}"`. Only `http` and `https` links are
+    /// made.
+    pub fn trace_url(self, template: impl Into<String>) -> Self {
+        let template = template.into();
+        let template = (template.starts_with("https://") || template.starts_with("http://"))
+            .then_some(template);
+        self.edit(|inner| inner.trace_url = template)
     }
 
     /// The name shown in the page header and titles (default `Errors`), for instance the

@@ -219,6 +219,12 @@ fn sections(sample: &Occurrence) -> Vec<(&'static str, Vec<String>)> {
             sample.thread.id
         ));
     }
+    if let Some(trace_id) = &sample.trace_id {
+        process.push(format!("trace = {trace_id}"));
+    }
+    if let Some(span_id) = &sample.span_id {
+        process.push(format!("span = {span_id}"));
+    }
     if !process.is_empty() {
         sections.push(("Process", process));
     }
