@@ -381,6 +381,11 @@ pub struct Config {
     /// A link template for OpenTelemetry trace ids in the dashboard made by
     /// `ErrorTracker::dashboard` (`https://.../trace/{trace_id}`); unset: no link.
     pub trace_url: Option<String>,
+    /// The release every occurrence says it came from (`name@1.2.3`); unset: the one set in
+    /// code (`Builder::release`), if any.
+    pub release: Option<String>,
+    /// The environment every occurrence says it came from (default `production`).
+    pub environment: String,
     /// The `[store]` section.
     pub store: StoreConfig,
     /// The `[email]` section.
@@ -415,6 +420,8 @@ impl Default for Config {
             breadcrumbs: 0,
             breadcrumb_level: CaptureLevel::Info,
             trace_url: None,
+            release: None,
+            environment: "production".to_owned(),
             store: StoreConfig::default(),
             email: EmailConfig::default(),
             http: HttpConfig::default(),
@@ -456,6 +463,8 @@ const KEYS: &[(&str, ValueKind)] = &[
     ("breadcrumbs", ValueKind::Integer),
     ("breadcrumb_level", ValueKind::Text),
     ("trace_url", ValueKind::Text),
+    ("release", ValueKind::Text),
+    ("environment", ValueKind::Text),
     ("store.backend", ValueKind::Text),
     ("store.path", ValueKind::Text),
     ("store.durability", ValueKind::Text),
@@ -721,6 +730,7 @@ mod tests {
             "webhook.url",
             "webhook.base_url",
             "trace_url",
+            "release",
         ] {
             keys.push(key.to_owned());
         }

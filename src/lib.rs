@@ -65,6 +65,7 @@ mod otel;
 mod panic;
 mod panic_echo;
 mod record;
+mod release;
 mod scope;
 mod shared;
 pub mod store;
@@ -87,6 +88,7 @@ pub use layer::ErrorTrackerLayer;
 pub use mask::{DefaultMasking, Masking, mask_occurrence, scrub_sensitive_values};
 pub use notify::{NotificationStats, Notifier, NotifyPolicy, SmtpNotifier, SmtpSettings};
 pub use occurrence::{ErrorLink, FieldMap, Level, Location, Occurrence, SpanRecord, ThreadInfo};
+pub use release::ResolvedIn;
 pub use scope::{Scope, ScopeGuard, configure_scope, configure_span_scope, scope_span};
 pub use store::{
     Durability, ErrorGroup, ErrorSummary, ListQuery, MemoryStore, NotificationState, Page,

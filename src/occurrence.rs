@@ -145,6 +145,12 @@ pub struct Occurrence {
     /// [`crate::Builder::breadcrumbs`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub breadcrumbs: Vec<crate::Breadcrumb>,
+    /// The release it came from (see [`crate::Builder::release`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// The environment it came from (see [`crate::Builder::environment`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// The OpenTelemetry trace it belongs to (feature `opentelemetry`, with a
     /// `tracing-opentelemetry` layer in the subscriber): 32 lower-case hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +188,8 @@ impl Occurrence {
             breadcrumbs: Vec::new(),
             trace_id: None,
             span_id: None,
+            release: None,
+            environment: None,
         }
     }
 }

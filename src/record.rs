@@ -370,6 +370,8 @@ impl RawOccurrence {
                 .into_iter()
                 .map(RawBreadcrumb::into_breadcrumb)
                 .collect(),
+            release: None,
+            environment: None,
             trace_id: self.trace.map(|(trace, _)| format!("{trace:032x}")),
             span_id: self.trace.map(|(_, span)| format!("{span:016x}")),
         }

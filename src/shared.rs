@@ -35,6 +35,9 @@ pub(crate) struct Settings {
     pub breadcrumb_level: tracing::Level,
     /// The dashboard's link template for trace ids.
     pub trace_url: Option<String>,
+    /// What every occurrence says it came from.
+    pub release: Option<String>,
+    pub environment: Option<String>,
 }
 
 /// Where the worker is: what it has stored, and whether it still runs.

@@ -132,6 +132,8 @@ impl Default for Builder {
                 breadcrumbs: 0,
                 breadcrumb_level: tracing::Level::INFO,
                 trace_url: None,
+                release: None,
+                environment: Some("production".to_owned()),
             },
             masked_keys: DefaultMasking::DEFAULT_KEYS
                 .iter()
@@ -308,6 +310,21 @@ impl Builder {
         self
     }
 
+    /// The release every occurrence says it came from: `error_tracker::release!()` gives the
+    /// application's `name@version`; a build id or commit works too. Versions (after an
+    /// optional `name@` and `v`) are ordered as semantic versions, for "resolved in release
+    /// X" (see [`crate::ResolvedIn`]). Default: none.
+    pub fn release(mut self, release: impl Into<String>) -> Self {
+        self.settings.release = Some(release.into());
+        self
+    }
+
+    /// The environment every occurrence says it came from (default `production`).
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.settings.environment = Some(environment.into());
+        self
+    }
+
     /// Keeps the last `count` events below the capture level (default 0: off; 20 is a good
     /// number), of [`breadcrumb_level`](Builder::breadcrumb_level) or more severe, and sends
     /// them with the next error as [`Occurrence::breadcrumbs`](crate::Occurrence::breadcrumbs),
@@ -452,6 +469,10 @@ impl Builder {
         self.settings.breadcrumbs = config.breadcrumbs;
         self.settings.breadcrumb_level = config.breadcrumb_level.into();
         self.settings.trace_url.clone_from(&config.trace_url);
+        if config.release.is_some() {
+            self.settings.release.clone_from(&config.release);
+        }
+        self.settings.environment = Some(config.environment.clone());
         self.masked_keys.clone_from(&config.masked_keys);
         self.mask_with.clone_from(&config.mask_with);
         self.store_config = config.store.clone();

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::buffer::PendingGroup;
 use crate::fingerprint::{self, GROUPING_VERSION};
 use crate::occurrence::Occurrence;
+use crate::record::RawOccurrence;
 use crate::shared::{Shared, mark_tracker_thread};
 use crate::store::{GroupUpdate, RecordOutcome, merge_samples};
 
@@ -435,17 +436,23 @@ impl Worker {
         self.mask(occurrence)
     }
 
+    /// The occurrence a raw record becomes, with this process's host, release and
+    /// environment.
+    fn occurrence(&self, raw: RawOccurrence, limit: usize) -> Occurrence {
+        let mut occurrence = raw.into_occurrence(&self.shared.host, self.process_id, limit);
+        let settings = &self.shared.settings;
+        occurrence.release.clone_from(&settings.release);
+        occurrence.environment.clone_from(&settings.environment);
+        occurrence
+    }
+
     fn prepare(&self, group: PendingGroup) -> Option<GroupUpdate> {
         let keep = self.shared.settings.samples_per_error;
         let limit = self.shared.settings.max_value_len;
         let mut raws = group.samples.into_iter().rev();
         // The buffer never holds an entry without a sample; `None` would be a bug upstream,
         // and then there is nothing to store.
-        let newest = self.mask(raws.next()?.into_occurrence(
-            &self.shared.host,
-            self.process_id,
-            limit,
-        ));
+        let newest = self.mask(self.occurrence(raws.next()?, limit));
         // The mapper sees the newest occurrence first and decides for the whole entry: every
         // occurrence of it shares what grouping reads.
         let newest = match self.map(newest) {
@@ -477,8 +484,7 @@ impl Worker {
         for raw in raws {
             if keeps(raw.time) {
                 // As for the newest: masked, mapped, then shaped by the context builder.
-                let occurrence =
-                    self.mask(raw.into_occurrence(&self.shared.host, self.process_id, limit));
+                let occurrence = self.mask(self.occurrence(raw, limit));
                 match self.map(occurrence) {
                     Some(occurrence) => samples.push(self.with_context(occurrence)),
                     None => dropped_samples += 1,
@@ -578,6 +584,13 @@ mod tests {
         }
         fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError> {
             self.inner.set_status(fingerprint, status)
+        }
+        fn resolve_in(
+            &self,
+            fingerprint: &str,
+            resolved_in: crate::ResolvedIn,
+        ) -> Result<bool, StoreError> {
+            self.inner.resolve_in(fingerprint, resolved_in)
         }
         fn delete(&self, fingerprint: &str) -> Result<bool, StoreError> {
             self.inner.delete(fingerprint)

@@ -5,7 +5,9 @@ mod dashboard_common;
 
 use std::sync::Arc;
 
-use dashboard_common::{Answer, Server, client, get, numbered_store, open_dashboard, read, record};
+use dashboard_common::{
+    Answer, Server, client, get, numbered_store, open_dashboard, post_form, read, record, session,
+};
 use error_tracker::dashboard::{
     AllowAll, BasicAuth, BearerToken, CONTENT_SECURITY_POLICY, Dashboard, LoopbackOnly,
 };
@@ -27,41 +29,6 @@ fn listed(body: &str) -> Vec<String> {
             rest[..rest.find('"').unwrap()].to_owned()
         })
         .collect()
-}
-
-/// The browser cookie and form token a page hands out.
-fn session(page: &Answer) -> (String, String) {
-    let cookie = page
-        .header("set-cookie")
-        .expect("the page sets the anti-forgery cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.body.find(marker).expect("a form with a token") + marker.len();
-    let token = page.body[start..start + page.body[start..].find('"').unwrap()].to_owned();
-    (cookie, token)
-}
-
-fn post_form(
-    url: &str,
-    cookie: Option<&str>,
-    fields: &[(&str, &str)],
-    extra: &[(&str, &str)],
-) -> Answer {
-    let mut request = client().post(url);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    read(
-        request
-            .send_form(fields.iter().copied())
-            .expect("POST answered"),
-    )
 }
 
 fn status_of(store: &RedbStore, fingerprint: &str) -> Option<Status> {
@@ -831,6 +798,13 @@ impl Store for NoHistogram {
     }
     fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError> {
         self.0.set_status(fingerprint, status)
+    }
+    fn resolve_in(
+        &self,
+        fingerprint: &str,
+        resolved_in: error_tracker::ResolvedIn,
+    ) -> Result<bool, StoreError> {
+        self.0.resolve_in(fingerprint, resolved_in)
     }
     fn delete(&self, fingerprint: &str) -> Result<bool, StoreError> {
         self.0.delete(fingerprint)

@@ -423,7 +423,7 @@ fn a_newer_schema_is_refused() {
             "{err:?}"
         );
     }
-    assert_eq!(RedbStore::SCHEMA_VERSION, 2);
+    assert_eq!(RedbStore::SCHEMA_VERSION, 3);
 }
 
 #[test]

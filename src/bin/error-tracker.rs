@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use comfy_table::{ContentArrangement, LineStyle, Table, TableStyle};
 use error_tracker::dashboard::{AllowAll, BasicAuth, BearerToken, Dashboard, LoopbackOnly};
 use error_tracker::{
-    ErrorGroup, ErrorSummary, ListQuery, Page, RedbStore, Status, Store, StoreError,
+    ErrorGroup, ErrorSummary, ListQuery, Page, RedbStore, ResolvedIn, Status, Store, StoreError,
 };
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -56,6 +56,12 @@ enum Command {
     Resolve {
         /// The error's fingerprint.
         fingerprint: String,
+        /// Fixed in this release: occurrences of older releases do not reopen it.
+        #[arg(long, value_name = "RELEASE", conflicts_with = "in_next_release")]
+        in_release: Option<String>,
+        /// Fixed in the release after the newest one seen: only newer releases reopen it.
+        #[arg(long)]
+        in_next_release: bool,
     },
     /// Mark an error ignored: still counted, never notified.
     Ignore {
@@ -274,8 +280,16 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 print_group(&mut out, &group)?;
             }
         }
-        Command::Resolve { fingerprint } => {
-            set_status(cli, &mut out, fingerprint, Status::Resolved)?
+        Command::Resolve {
+            fingerprint,
+            in_release,
+            in_next_release,
+        } => {
+            if in_release.is_some() || *in_next_release {
+                resolve_in(cli, &mut out, fingerprint, in_release.clone())?
+            } else {
+                set_status(cli, &mut out, fingerprint, Status::Resolved)?
+            }
         }
         Command::Ignore { fingerprint } => set_status(cli, &mut out, fingerprint, Status::Ignored)?,
         Command::Reopen { fingerprint } => {
@@ -350,6 +364,43 @@ fn set_status(
         )?;
     } else {
         writeln!(out, "{fingerprint} is now {status}")?;
+    }
+    Ok(())
+}
+
+/// `resolve --in-release R` (`Some`) or `--in-next-release` (`None`).
+fn resolve_in(
+    cli: &Cli,
+    out: &mut impl Write,
+    fingerprint: &str,
+    release: Option<String>,
+) -> Result<(), Failure> {
+    let store = open_write(&cli.db)?;
+    let resolved_in = match release {
+        Some(release) => ResolvedIn::Release(release),
+        None => match store.get(fingerprint)? {
+            Some(group) => ResolvedIn::NextAfter(group.summary.last_release),
+            None => return Err(not_found(fingerprint)),
+        },
+    };
+    if !store.resolve_in(fingerprint, resolved_in.clone())? {
+        return Err(not_found(fingerprint));
+    }
+    if cli.json {
+        write_json(
+            out,
+            &serde_json::json!({
+                "fingerprint": fingerprint,
+                "status": Status::Resolved,
+                "resolved_in": resolved_in,
+            }),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{fingerprint} is now resolved {}",
+            clean(&resolved_in.describe())
+        )?;
     }
     Ok(())
 }
@@ -503,10 +554,17 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
         (Some(file), None) => file.clone(),
         _ => e.location.target.clone(),
     };
-    let status = if e.regressed && e.status == Status::Unresolved {
-        format!("{} (regressed)", e.status)
-    } else {
-        e.status.to_string()
+    let status = match &e.resolved_in {
+        _ if e.regressed && e.status == Status::Unresolved => format!("{} (regressed)", e.status),
+        Some(resolved_in) if e.status == Status::Resolved => {
+            format!("{} {}", e.status, resolved_in.describe())
+        }
+        _ => e.status.to_string(),
+    };
+    let releases = match (&e.first_release, &e.last_release) {
+        (Some(first), Some(last)) if first != last => format!("{first} to {last}"),
+        (Some(release), _) | (None, Some(release)) => release.clone(),
+        (None, None) => "-".to_owned(),
     };
     for (name, value) in [
         ("Fingerprint", e.fingerprint.clone()),
@@ -517,6 +575,7 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
         ("Level", e.level.as_str().to_owned()),
         ("Location", location),
         ("Target", e.location.target.clone()),
+        ("Releases", releases),
         (
             "Samples",
             format!(
@@ -548,6 +607,14 @@ fn print_group(out: &mut impl Write, group: &ErrorGroup) -> Result<(), Failure> 
         clean(&sample.host),
         sample.process_id
     )?;
+    if sample.release.is_some() || sample.environment.is_some() {
+        writeln!(
+            out,
+            "  release {}, environment {}",
+            clean(sample.release.as_deref().unwrap_or("-")),
+            clean(sample.environment.as_deref().unwrap_or("-"))
+        )?;
+    }
     if let Some(trace_id) = &sample.trace_id {
         writeln!(
             out,

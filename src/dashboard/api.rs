@@ -132,6 +132,12 @@ pub(crate) async fn delete(
 #[serde(deny_unknown_fields)]
 struct StatusChange {
     status: Status,
+    /// With `"resolved"`: the release it is fixed in.
+    #[serde(default)]
+    in_release: Option<String>,
+    /// With `"resolved"`: fixed in the release after the newest seen.
+    #[serde(default)]
+    in_next_release: bool,
 }
 
 /// `POST /api/errors/{fingerprint}/status` with `{"status": "resolved"}`.
@@ -173,10 +179,26 @@ pub(crate) async fn set_status(
             ));
         }
     };
-    match Action::Set(change.status)
-        .apply(&inner, fingerprint.clone())
-        .await
-    {
+    let action = match (&change.in_release, change.in_next_release) {
+        (None, false) => Action::Set(change.status),
+        (Some(release), false)
+            if change.status == Status::Resolved
+                && !release.trim().is_empty()
+                && release.len() <= super::handlers::MAX_RELEASE_LEN =>
+        {
+            Action::ResolveIn(Some(release.trim().to_owned()))
+        }
+        (None, true) if change.status == Status::Resolved => Action::ResolveIn(None),
+        _ => {
+            return fail(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "Invalid body",
+                "`in_release` (a release name) or `in_next_release: true`, not both, and only \
+                 with \"status\": \"resolved\"",
+            ));
+        }
+    };
+    match action.apply(&inner, fingerprint.clone()).await {
         Ok(true) => Json(serde_json::json!({
             "fingerprint": fingerprint,
             "status": change.status,

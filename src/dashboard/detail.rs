@@ -44,6 +44,9 @@ pub(crate) fn render(view: &DetailView<'_>) -> Markup {
             div.status { (status_badge(error.status, error.regressed)) }
         }
         (actions(base, &error.fingerprint, error.status, csrf_token))
+        @if let Some(resolved_in) = &error.resolved_in {
+            p.resolved-in.muted { "Resolved " (resolved_in.describe()) ": occurrences of older releases do not reopen it." }
+        }
         section.facts {
             dl {
                 div { dt { "Occurrences" } dd.big { (count(error.count)) } }
@@ -54,6 +57,12 @@ pub(crate) fn render(view: &DetailView<'_>) -> Markup {
                 div { dt { "Target" } dd { code { (location.target) } } }
                 @if let Some(module) = &location.module {
                     div { dt { "Module" } dd { code { (module) } } }
+                }
+                @if let Some(first) = &error.first_release {
+                    div { dt { "First release" } dd { code { (first) } } }
+                }
+                @if let Some(last) = &error.last_release {
+                    div { dt { "Last release" } dd { code { (last) } } }
                 }
                 div { dt { "Fingerprint" } dd { code { (error.fingerprint) } " " small.muted { "v" (error.grouping_version) } } }
             }
@@ -129,7 +138,16 @@ fn actions(base: &Base, fingerprint: &str, status: Status, csrf_token: &str) -> 
     };
     html! {
         div.action-bar {
-            @if status != Status::Resolved { (form("resolve", "Resolve", &here, "resolve")) }
+            @if status != Status::Resolved {
+                (form("resolve", "Resolve", &here, "resolve"))
+                (form("resolve-next-release", "Resolve in the next release", &here, "resolve"))
+                form.inline method="post" action=(format!("{here}/resolve-in-release")) {
+                    (hidden(super::csrf::FIELD_NAME, csrf_token))
+                    (hidden("return_to", &here))
+                    input type="text" name="release" required maxlength="200" placeholder="release, e.g. 1.4.0" aria-label="Release the error is fixed in";
+                    button type="submit" class="resolve" { "Resolve in release" }
+                }
+            }
             @if status != Status::Ignored { (form("ignore", "Ignore", &here, "ignore")) }
             @if status != Status::Unresolved { (form("reopen", "Reopen", &here, "reopen")) }
             details.delete {
@@ -303,6 +321,12 @@ fn sample_view(
                     div { dt { "Thread" } dd { code { (or_dash(&thread)) } } }
                     div { dt { "Host" } dd { (or_dash(&sample.host)) } }
                     div { dt { "Process" } dd { (sample.process_id) } }
+                    @if let Some(release) = &sample.release {
+                        div { dt { "Release" } dd { code { (release) } } }
+                    }
+                    @if let Some(environment) = &sample.environment {
+                        div { dt { "Environment" } dd { (environment) } }
+                    }
                     div { dt { "Id" } dd { code { (sample.id) } } }
                     @if let Some(trace_id) = &sample.trace_id {
                         div { dt { "Trace" } dd {

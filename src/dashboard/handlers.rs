@@ -229,11 +229,16 @@ pub(crate) async fn detail_page(
 }
 
 /// A status change or a deletion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Action {
     Set(Status),
+    /// Resolved in this release (`Some`), or in the release after the newest seen.
+    ResolveIn(Option<String>),
     Delete,
 }
+
+/// Longest release name taken from a form or the API.
+pub(crate) const MAX_RELEASE_LEN: usize = 200;
 
 impl Action {
     pub(crate) fn parse(name: &str) -> Option<Self> {
@@ -241,6 +246,9 @@ impl Action {
             "resolve" => Some(Action::Set(Status::Resolved)),
             "ignore" => Some(Action::Set(Status::Ignored)),
             "reopen" => Some(Action::Set(Status::Unresolved)),
+            "resolve-next-release" => Some(Action::ResolveIn(None)),
+            // The release comes from the form: see `action`.
+            "resolve-in-release" => Some(Action::ResolveIn(Some(String::new()))),
             "delete" => Some(Action::Delete),
             _ => None,
         }
@@ -255,6 +263,16 @@ impl Action {
         let inner = inner.clone();
         blocking(move || match self {
             Action::Set(status) => inner.store.set_status(&fingerprint, status),
+            Action::ResolveIn(Some(release)) => inner
+                .store
+                .resolve_in(&fingerprint, crate::ResolvedIn::Release(release)),
+            Action::ResolveIn(None) => match inner.store.get(&fingerprint)? {
+                Some(group) => inner.store.resolve_in(
+                    &fingerprint,
+                    crate::ResolvedIn::NextAfter(group.summary.last_release),
+                ),
+                None => Ok(false),
+            },
             Action::Delete => inner.store.delete(&fingerprint),
         })
         .await
@@ -269,7 +287,7 @@ pub(crate) async fn action(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(action) = Action::parse(&action) else {
+    let Some(mut action) = Action::parse(&action) else {
         return not_found_page(&base);
     };
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
@@ -278,6 +296,24 @@ pub(crate) async fn action(
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     };
+    if let Action::ResolveIn(Some(release)) = &mut action {
+        match field("release").map(str::trim) {
+            Some(given) if !given.is_empty() && given.len() <= MAX_RELEASE_LEN => {
+                given.clone_into(release);
+            }
+            _ => {
+                return problem(
+                    false,
+                    Some(&base),
+                    StatusCode::BAD_REQUEST,
+                    "No release",
+                    &format!(
+                        "Name the release the error is fixed in (1 to {MAX_RELEASE_LEN} bytes)."
+                    ),
+                );
+            }
+        }
+    }
     if let Err(refusal) = inner.csrf.check(&headers, field(FIELD_NAME)) {
         return problem(
             false,
@@ -287,13 +323,14 @@ pub(crate) async fn action(
             refusal.explain(),
         );
     }
+    let deleting = action == Action::Delete;
     match action.apply(&inner, fingerprint.clone()).await {
         Ok(true) => {}
         Ok(false) => return Failure::not_found(&fingerprint).respond(false, Some(&base)),
         Err(failure) => return failure.respond(false, Some(&base)),
     }
     let detail = base.path(&format!("/error/{fingerprint}"));
-    let fallback = if action == Action::Delete {
+    let fallback = if deleting {
         base.home.clone()
     } else {
         detail.clone()
@@ -301,7 +338,7 @@ pub(crate) async fn action(
     let target = field("return_to")
         .filter(|target| safe_return(&base, target))
         // The detail page of a deleted error would only say "not found".
-        .filter(|target| action != Action::Delete || target.split('?').next() != Some(&detail))
+        .filter(|target| !deleting || target.split('?').next() != Some(&detail))
         .map(str::to_owned)
         .unwrap_or(fallback);
     Redirect::to(&target).into_response()

@@ -219,6 +219,12 @@ fn sections(sample: &Occurrence) -> Vec<(&'static str, Vec<String>)> {
             sample.thread.id
         ));
     }
+    if let Some(release) = &sample.release {
+        process.push(format!("release = {release}"));
+    }
+    if let Some(environment) = &sample.environment {
+        process.push(format!("environment = {environment}"));
+    }
     if let Some(trace_id) = &sample.trace_id {
         process.push(format!("trace = {trace_id}"));
     }

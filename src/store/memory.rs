@@ -63,6 +63,9 @@ fn new_group(update: &GroupUpdate) -> Result<MemoryGroup, StoreError> {
             last_seen: update.last_seen,
             status: Status::Unresolved,
             regressed: false,
+            first_release: first.release.clone(),
+            last_release: None,
+            resolved_in: None,
         },
         samples: Vec::new(),
         dropped_samples: 0,
@@ -74,6 +77,14 @@ fn new_group(update: &GroupUpdate) -> Result<MemoryGroup, StoreError> {
         group,
         hourly: BTreeMap::new(),
     })
+}
+
+/// The release of an update: that of its newest sample (one process has one release).
+pub(crate) fn update_release(update: &GroupUpdate) -> Option<&str> {
+    update
+        .samples
+        .last()
+        .and_then(|sample| sample.release.as_deref())
 }
 
 impl Store for MemoryStore {
@@ -101,14 +112,21 @@ impl Store for MemoryStore {
             *stored.hourly.entry(hour_of(update.last_seen)).or_default() += update.count;
             let group = &mut stored.group;
             let summary = &mut group.summary;
-            let regressed = summary.status == Status::Resolved;
+            let release = update_release(update);
+            let regressed = summary.status == Status::Resolved
+                && summary
+                    .resolved_in
+                    .as_ref()
+                    .is_none_or(|resolved| resolved.reopens(release));
             let previous_count = summary.count;
             summary.count = summary.count.saturating_add(update.count);
             summary.first_seen = summary.first_seen.min(update.first_seen);
             summary.last_seen = summary.last_seen.max(update.last_seen);
-            if summary.status == Status::Resolved {
+            summary.last_release = crate::release::latest(summary.last_release.take(), release);
+            if regressed {
                 summary.status = Status::Unresolved;
                 summary.regressed = true;
+                summary.resolved_in = None;
                 change = Change::Regressed;
             }
             if regressed {
@@ -170,9 +188,27 @@ impl Store for MemoryStore {
             Some(stored) => {
                 let summary = &mut stored.group.summary;
                 summary.status = status;
+                summary.resolved_in = None;
                 if status == Status::Resolved {
                     summary.regressed = false;
                 }
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn resolve_in(
+        &self,
+        fingerprint: &str,
+        resolved_in: crate::ResolvedIn,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.groups.write().get_mut(fingerprint) {
+            Some(stored) => {
+                let summary = &mut stored.group.summary;
+                summary.status = Status::Resolved;
+                summary.regressed = false;
+                summary.resolved_in = Some(resolved_in);
                 true
             }
             None => false,

@@ -89,6 +89,16 @@ pub struct ErrorSummary {
     pub status: Status,
     /// True when it was seen again after being resolved (cleared when resolved again).
     pub regressed: bool,
+    /// The release of its first occurrence, when releases are set.
+    #[serde(default)]
+    pub first_release: Option<String>,
+    /// The newest release it was seen in (by version; see [`crate::ResolvedIn`]).
+    #[serde(default)]
+    pub last_release: Option<String>,
+    /// For a resolved error, the releases whose occurrences reopen it
+    /// ([`Store::resolve_in`]); `None` when any occurrence does.
+    #[serde(default)]
+    pub resolved_in: Option<crate::ResolvedIn>,
 }
 
 /// One error group with its most recent samples.
@@ -380,7 +390,18 @@ pub trait Store: Send + Sync + 'static {
     fn get(&self, fingerprint: &str) -> Result<Option<ErrorGroup>, StoreError>;
 
     /// Sets a group's status; `false` for an unknown fingerprint. Resolving clears `regressed`.
+    /// Clears `resolved_in`: a plain resolve is reopened by any occurrence.
     fn set_status(&self, fingerprint: &str, status: Status) -> Result<bool, StoreError>;
+
+    /// Resolves a group in a release: until then, [`Store::record`] leaves it resolved for
+    /// occurrences that [`ResolvedIn::reopens`](crate::ResolvedIn::reopens) says do not reopen
+    /// it (they are counted, the change is [`Change::Repeated`]), and reopens it, clearing
+    /// `resolved_in`, for the others. `false` for an unknown fingerprint.
+    fn resolve_in(
+        &self,
+        fingerprint: &str,
+        resolved_in: crate::ResolvedIn,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes a group; `false` for an unknown fingerprint.
     fn delete(&self, fingerprint: &str) -> Result<bool, StoreError>;

@@ -575,6 +575,14 @@ impl Store for RedbStore {
         self.write(|tables| tables.set_status(fingerprint, status))
     }
 
+    fn resolve_in(
+        &self,
+        fingerprint: &str,
+        resolved_in: crate::ResolvedIn,
+    ) -> Result<bool, StoreError> {
+        self.write(|tables| tables.resolve_in(fingerprint, resolved_in.clone()))
+    }
+
     fn set_notification(
         &self,
         fingerprint: &str,

@@ -118,6 +118,13 @@ where
     ) -> Result<bool, error_tracker::StoreError> {
         self.inner.set_status(fp, s)
     }
+    fn resolve_in(
+        &self,
+        fp: &str,
+        resolved_in: error_tracker::ResolvedIn,
+    ) -> Result<bool, error_tracker::StoreError> {
+        self.inner.resolve_in(fp, resolved_in)
+    }
     fn delete(&self, fp: &str) -> Result<bool, error_tracker::StoreError> {
         self.inner.delete(fp)
     }

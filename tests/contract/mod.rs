@@ -40,6 +40,80 @@ pub fn check_all<S: Store>(make: impl Fn() -> S) {
     rejects_bad_pages(&make());
     counts_occurrences_per_hour(&make());
     keeps_notification_state_tickets_and_regressions(&make());
+    a_resolution_in_a_release_survives_a_rolling_deploy(&make());
+}
+
+/// An update of one occurrence from `release`.
+fn from_release(fingerprint: &str, release: &str, seconds: i64) -> GroupUpdate {
+    let mut update = update(fingerprint, "boom", 1, seconds);
+    update.samples[0].release = Some(release.to_owned());
+    update
+}
+
+fn a_resolution_in_a_release_survives_a_rolling_deploy(store: &dyn Store) {
+    use error_tracker::ResolvedIn;
+    store.record(&[from_release("d", "shop@1.3.0", 1)]).unwrap();
+    assert!(
+        store
+            .resolve_in("d", ResolvedIn::Release("shop@1.4.0".into()))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .resolve_in("unknown", ResolvedIn::NextAfter(None))
+            .unwrap()
+    );
+    let summary = store.get("d").unwrap().unwrap().summary;
+    assert_eq!(summary.status, Status::Resolved);
+    assert_eq!(
+        summary.resolved_in,
+        Some(ResolvedIn::Release("shop@1.4.0".into()))
+    );
+    // Old hosts still run 1.3.0 while the deploy rolls: counted, not reopened.
+    let old = store.record(&[from_release("d", "shop@1.3.0", 2)]).unwrap();
+    assert_eq!(
+        (old[0].change, old[0].status),
+        (Change::Repeated, Status::Resolved)
+    );
+    // 1.4.0 itself: the fix did not hold.
+    let new = store.record(&[from_release("d", "shop@1.4.0", 3)]).unwrap();
+    assert_eq!(
+        (new[0].change, new[0].status),
+        (Change::Regressed, Status::Unresolved)
+    );
+    let group = store.get("d").unwrap().unwrap();
+    assert_eq!(group.summary.count, 3);
+    assert_eq!(group.regressions, 1);
+    assert_eq!(
+        group.summary.resolved_in, None,
+        "a reopened error is plainly unresolved"
+    );
+    assert_eq!(group.summary.first_release.as_deref(), Some("shop@1.3.0"));
+    assert_eq!(group.summary.last_release.as_deref(), Some("shop@1.4.0"));
+    // Resolved in the next release: 1.4.0 keeps it resolved, 1.4.1 reopens it.
+    store
+        .resolve_in("d", ResolvedIn::NextAfter(group.summary.last_release))
+        .unwrap();
+    let same = store.record(&[from_release("d", "shop@1.4.0", 4)]).unwrap();
+    assert_eq!(same[0].change, Change::Repeated);
+    let older = store.record(&[from_release("d", "shop@1.3.0", 5)]).unwrap();
+    assert_eq!(older[0].change, Change::Repeated);
+    let summary = store.get("d").unwrap().unwrap().summary;
+    assert_eq!(
+        summary.last_release.as_deref(),
+        Some("shop@1.4.0"),
+        "the newest by version, not the last written"
+    );
+    let next = store.record(&[from_release("d", "shop@1.4.1", 6)]).unwrap();
+    assert_eq!(next[0].change, Change::Regressed);
+    // A plain resolve forgets the release: any occurrence reopens it.
+    store
+        .resolve_in("d", ResolvedIn::Release("shop@9.0.0".into()))
+        .unwrap();
+    store.set_status("d", Status::Resolved).unwrap();
+    assert_eq!(store.get("d").unwrap().unwrap().summary.resolved_in, None);
+    let any = store.record(&[from_release("d", "shop@1.0.0", 7)]).unwrap();
+    assert_eq!(any[0].change, Change::Regressed);
 }
 
 fn records_new_then_repeated_adding_counts(store: &dyn Store) {

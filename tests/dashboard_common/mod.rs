@@ -295,3 +295,39 @@ pub fn run_chromium(url: &str, args: &[&str]) -> String {
 pub fn dump_dom(url: &str) -> String {
     run_chromium(url, &["--dump-dom"])
 }
+
+/// The browser cookie and form token a page hands out.
+pub fn session(page: &Answer) -> (String, String) {
+    let cookie = page
+        .header("set-cookie")
+        .expect("the page sets the anti-forgery cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.body.find(marker).expect("a form with a token") + marker.len();
+    let token = page.body[start..start + page.body[start..].find('"').unwrap()].to_owned();
+    (cookie, token)
+}
+
+/// POSTs a form with the cookie and extra headers given.
+pub fn post_form(
+    url: &str,
+    cookie: Option<&str>,
+    fields: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Answer {
+    let mut request = client().post(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    read(
+        request
+            .send_form(fields.iter().copied())
+            .expect("POST answered"),
+    )
+}

@@ -165,6 +165,17 @@ pub(super) struct Counters {
     pub hour_count: u64,
     /// What never changes once the group is created.
     pub info: GroupInfo,
+    /// The releases: of its first occurrence, the newest seen, and which reopen it once
+    /// resolved (format 3; `None` in rows of format 2).
+    pub releases: Releases,
+}
+
+/// A group's releases; see [`crate::store::ErrorSummary`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Releases {
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub resolved_in: Option<crate::ResolvedIn>,
 }
 
 pub(super) fn status_code(status: Status) -> u8 {
@@ -206,8 +217,10 @@ fn level_from_code(code: u8) -> Option<Level> {
     })
 }
 
-/// The first byte of a group row of schema 2, so that a later format can be told apart.
-const ROW_FORMAT: u8 = 2;
+/// The first byte of a group row: format 3 adds the releases to format 2's fields, which
+/// schema 3 still reads.
+const ROW_FORMAT: u8 = 3;
+const ROW_FORMAT_2: u8 = 2;
 /// Encoded size of a schema-1 counters row without its samples, and of one sample key.
 const V1_FIXED_LEN: usize = 8 + 8 + 8 + 1 + 1 + 8;
 const SAMPLE_KEY_LEN: usize = 8 + 16;
@@ -298,6 +311,7 @@ impl Counters {
             hour: hour_of(last_seen),
             hour_count: 0,
             info,
+            releases: Releases::default(),
         }
     }
 
@@ -341,6 +355,20 @@ impl Counters {
         put_string(&mut out, &location.target);
         put_optional_string(&mut out, location.module.as_deref());
         put_optional_string(&mut out, location.file.as_deref());
+        let releases = &self.releases;
+        put_optional_string(&mut out, releases.first.as_deref());
+        put_optional_string(&mut out, releases.last.as_deref());
+        match &releases.resolved_in {
+            None => out.push(0),
+            Some(crate::ResolvedIn::Release(release)) => {
+                out.push(1);
+                put_string(&mut out, release);
+            }
+            Some(crate::ResolvedIn::NextAfter(after)) => {
+                out.push(2);
+                put_optional_string(&mut out, after.as_deref());
+            }
+        }
         out
     }
 
@@ -348,7 +376,8 @@ impl Counters {
     /// row.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let mut at = Cursor { bytes };
-        if at.u8()? != ROW_FORMAT {
+        let format = at.u8()?;
+        if format != ROW_FORMAT && format != ROW_FORMAT_2 {
             return None;
         }
         let count = at.u64()?;
@@ -378,6 +407,20 @@ impl Counters {
         let target = at.string()?;
         let module = at.optional_string()?;
         let file = at.optional_string()?;
+        let releases = if format == ROW_FORMAT {
+            Releases {
+                first: at.optional_string()?,
+                last: at.optional_string()?,
+                resolved_in: match at.u8()? {
+                    0 => None,
+                    1 => Some(crate::ResolvedIn::Release(at.string()?)),
+                    2 => Some(crate::ResolvedIn::NextAfter(at.optional_string()?)),
+                    _ => return None,
+                },
+            }
+        } else {
+            Releases::default()
+        };
         if !at.bytes.is_empty() {
             return None;
         }
@@ -403,6 +446,7 @@ impl Counters {
                 },
                 grouping_version,
             },
+            releases,
         })
     }
 
@@ -437,6 +481,7 @@ impl Counters {
             hour: hour_of(last_seen),
             hour_count: 0,
             info,
+            releases: Releases::default(),
         })
     }
 }
@@ -466,6 +511,9 @@ impl GroupInfo {
             last_seen: from_nanos(counters.last_seen),
             status: counters.status,
             regressed: counters.regressed,
+            first_release: counters.releases.first.clone(),
+            last_release: counters.releases.last.clone(),
+            resolved_in: counters.releases.resolved_in.clone(),
         }
     }
 }
@@ -508,6 +556,16 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_format_2_read_without_releases() {
+        let counters = Counters::new(info(), 1, 2);
+        let mut row = counters.encode();
+        // Format 3 appends the releases: none, none, no resolution.
+        assert_eq!(row.split_off(row.len() - 3), [0, 0, 0]);
+        row[0] = 2;
+        assert_eq!(Counters::decode(&row), Some(counters));
+    }
+
+    #[test]
     fn counters_round_trip_and_reject_damage() {
         let counters = Counters {
             count: 3,
@@ -520,6 +578,11 @@ mod tests {
             hour: 12,
             hour_count: 2,
             info: info(),
+            releases: Releases {
+                first: Some("shop@1.2.0".into()),
+                last: None,
+                resolved_in: Some(crate::ResolvedIn::NextAfter(Some("shop@1.3.0".into()))),
+            },
         };
         let encoded = counters.encode();
         assert_eq!(Counters::decode(&encoded), Some(counters.clone()));

@@ -17,7 +17,7 @@ use crate::store::StoreError;
 /// - 1: a group's counters, its JSON description and each of its hours in rows of their own.
 /// - 2: one binary row per group with its counters, description and newest hour; only older
 ///   hours have rows (and `hours` entries) of their own.
-pub(super) const SCHEMA_VERSION: u64 = 2;
+pub(super) const SCHEMA_VERSION: u64 = 3;
 
 /// The version recorded in the file, `None` for a file without our `meta` table.
 fn stored_version(db: &impl ReadableDatabase) -> Result<Option<u64>, Fail> {
@@ -100,6 +100,9 @@ fn migrate(txn: &::redb::WriteTransaction, path: &Path, from: u64) -> Result<(),
             migrate_1_to_2(txn, path)?;
             migrate(txn, path, 2)
         }
+        // Schema 3 adds the releases to a group's row (row format 3) and reads the rows of
+        // format 2 as they are: there is nothing to rewrite.
+        2 => migrate(txn, path, 3),
         unknown => Err(Fail::Store(StoreError::Corrupt(format!(
             "{} claims schema version {unknown}, which no release wrote",
             path.display()
@@ -139,7 +142,8 @@ fn migrate_1_to_2(txn: &::redb::WriteTransaction, path: &Path) -> Result<(), Fai
 /// Checks that a file opened read-only has a schema this build reads.
 pub(super) fn check_readable(db: &ReadOnlyDatabase, path: &Path) -> Result<(), Fail> {
     match stored_version(db)? {
-        Some(SCHEMA_VERSION) => Ok(()),
+        // Schema 2 files read as schema 3 ones (see `migrate`).
+        Some(2 | SCHEMA_VERSION) => Ok(()),
         Some(found) => Err(Fail::Store(StoreError::IncompatibleSchema {
             found,
             supported: SCHEMA_VERSION,

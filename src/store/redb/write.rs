@@ -189,12 +189,23 @@ impl<'txn> Tables<'txn> {
             }
         };
         let previous_count = counters.count;
+        let release = crate::store::memory::update_release(update);
+        if change == Change::New {
+            counters.releases.first = release.map(str::to_owned);
+        }
         counters.count = counters.count.saturating_add(update.count);
         counters.first_seen = counters.first_seen.min(first_seen);
         counters.last_seen = counters.last_seen.max(last_seen);
-        if counters.status == Status::Resolved {
+        counters.releases.last = crate::release::latest(counters.releases.last.take(), release);
+        let reopens = counters
+            .releases
+            .resolved_in
+            .as_ref()
+            .is_none_or(|resolved| resolved.reopens(release));
+        if counters.status == Status::Resolved && reopens {
             counters.status = Status::Unresolved;
             counters.regressed = true;
+            counters.releases.resolved_in = None;
             change = Change::Regressed;
             super::notify::count_regression(&mut self.groups, fp)?;
         }
@@ -393,9 +404,26 @@ impl<'txn> Tables<'txn> {
         };
         let mut new = old.clone();
         new.status = status;
+        new.releases.resolved_in = None;
         if status == Status::Resolved {
             new.regressed = false;
         }
+        if new != old {
+            self.reindex(fp, &old, &new)?;
+            self.store_counters(fp, &new)?;
+        }
+        Ok(true)
+    }
+
+    /// Resolves a group in a release; `false` for an unknown fingerprint.
+    pub fn resolve_in(&mut self, fp: &str, resolved_in: crate::ResolvedIn) -> Result<bool, Fail> {
+        let Some(old) = self.load_counters(fp)? else {
+            return Ok(false);
+        };
+        let mut new = old.clone();
+        new.status = Status::Resolved;
+        new.regressed = false;
+        new.releases.resolved_in = Some(resolved_in);
         if new != old {
             self.reindex(fp, &old, &new)?;
             self.store_counters(fp, &new)?;
