@@ -37,34 +37,9 @@ pub fn capture_anyhow(error: &::anyhow::Error) -> bool {
     )
 }
 
-/// Captures the error of an `anyhow::Result` on its way through: `do_it().track()?`.
-pub trait TrackAnyhow<T> {
-    /// Captures the error, if any, and returns the result unchanged.
-    #[track_caller]
-    fn track(self) -> Self;
-
-    /// Captures the error, if any, and turns the result into an `Option`.
-    #[track_caller]
-    fn track_silent(self) -> Option<T>;
-}
-
-impl<T> TrackAnyhow<T> for Result<T, ::anyhow::Error> {
-    #[track_caller]
-    fn track(self) -> Self {
-        if let Err(error) = &self {
-            capture_anyhow(error);
-        }
-        self
-    }
-
-    #[track_caller]
-    fn track_silent(self) -> Option<T> {
-        match self {
-            Ok(value) => Some(value),
-            Err(error) => {
-                capture_anyhow(&error);
-                None
-            }
-        }
-    }
-}
+track_trait!(
+    /// Captures the error of an `anyhow::Result` on its way through: `do_it().track()?`.
+    TrackAnyhow,
+    ::anyhow::Error,
+    capture_anyhow
+);

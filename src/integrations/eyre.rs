@@ -51,34 +51,9 @@ fn carried(report: &::eyre::Report) -> Option<RawBacktrace> {
     Some(RawBacktrace::Text(text[at + MARKER.len()..].to_owned()))
 }
 
-/// Captures the error of an `eyre::Result` on its way through: `do_it().track()?`.
-pub trait TrackEyre<T> {
-    /// Captures the error, if any, and returns the result unchanged.
-    #[track_caller]
-    fn track(self) -> Self;
-
-    /// Captures the error, if any, and turns the result into an `Option`.
-    #[track_caller]
-    fn track_silent(self) -> Option<T>;
-}
-
-impl<T> TrackEyre<T> for Result<T, ::eyre::Report> {
-    #[track_caller]
-    fn track(self) -> Self {
-        if let Err(report) = &self {
-            capture_eyre(report);
-        }
-        self
-    }
-
-    #[track_caller]
-    fn track_silent(self) -> Option<T> {
-        match self {
-            Ok(value) => Some(value),
-            Err(report) => {
-                capture_eyre(&report);
-                None
-            }
-        }
-    }
-}
+track_trait!(
+    /// Captures the error of an `eyre::Result` on its way through: `do_it().track()?`.
+    TrackEyre,
+    ::eyre::Report,
+    capture_eyre
+);
