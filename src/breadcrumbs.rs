@@ -48,6 +48,8 @@ pub(crate) struct RawBreadcrumb {
     metadata: &'static tracing::Metadata<'static>,
     message: CompactString,
     fields: Fields,
+    /// The target a bridged `log` record was logged with (its metadata says `log`).
+    log_target: Option<CompactString>,
 }
 
 /// A breadcrumb's fields: two inline, as most `info!` events have at most two (a ring of
@@ -60,6 +62,7 @@ impl RawBreadcrumb {
         let mut recorder = Recorder {
             message: CompactString::default(),
             fields: Fields::new(),
+            log_target: None,
         };
         event.record(&mut recorder);
         RawBreadcrumb {
@@ -67,6 +70,7 @@ impl RawBreadcrumb {
             metadata: event.metadata(),
             message: recorder.message,
             fields: recorder.fields,
+            log_target: recorder.log_target,
         }
     }
 
@@ -95,7 +99,10 @@ impl RawBreadcrumb {
             time: OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.time))
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH),
             level: Level::from(*self.metadata.level()),
-            target: self.metadata.target().to_owned(),
+            target: match self.log_target {
+                Some(target) => target.into_string(),
+                None => self.metadata.target().to_owned(),
+            },
             message: self.message.into_string(),
             fields,
         }
@@ -113,6 +120,7 @@ fn now_nanos() -> i64 {
 struct Recorder {
     message: CompactString,
     fields: Fields,
+    log_target: Option<CompactString>,
 }
 
 impl Recorder {
@@ -144,10 +152,10 @@ impl Visit for Recorder {
     fn record_str(&mut self, field: &Field, value: &str) {
         let mut text = CompactString::default();
         BoundedWriter::write_bounded(&mut text, MAX_VALUE_LEN, format_args!("{value}"));
-        if field.name() == "message" {
-            self.message = text;
-        } else {
-            self.push(field, RawValue::Str(text));
+        match field.name() {
+            "message" => self.message = text,
+            "log.target" => self.log_target = Some(text),
+            _ => self.push(field, RawValue::Str(text)),
         }
     }
 
@@ -264,6 +272,7 @@ mod tests {
                     metadata: &META,
                     message: CompactString::from(format!("{n}")),
                     fields: Fields::new(),
+                    log_target: None,
                 },
                 3,
             );

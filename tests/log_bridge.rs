@@ -11,11 +11,16 @@ use tracing_subscriber::prelude::*;
 
 #[test]
 fn log_records_are_captured_where_they_were_logged() {
-    let tracker = ErrorTracker::builder().in_memory().build().unwrap();
+    let tracker = ErrorTracker::builder()
+        .in_memory()
+        .breadcrumbs(5)
+        .build()
+        .unwrap();
     tracing_subscriber::registry()
         .with(tracker.layer())
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
         .init();
+    log::info!(target: "pool_a::dns", "resolving db.internal");
     let line = line!() + 1;
     log::error!(target: "pool_a::conn", "connection 7 refused");
     log::error!(target: "pool_b::conn", "connection 8 refused");
@@ -48,5 +53,10 @@ fn log_records_are_captured_where_they_were_logged() {
             fields.keys().all(|k| !k.starts_with("log.")),
             "the bridge's fields are not kept: {fields:?}"
         );
+        // A record before it is a breadcrumb, under the target it was logged with.
+        let crumb = &group.samples[0].breadcrumbs[0];
+        assert_eq!(crumb.target, "pool_a::dns");
+        assert_eq!(crumb.message, "resolving db.internal");
+        assert!(crumb.fields.is_empty(), "{:?}", crumb.fields);
     }
 }
