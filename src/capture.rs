@@ -82,7 +82,7 @@ pub(crate) fn capture_carrying(
         );
         raw.chain = chain;
         raw.truncated = truncated;
-        raw.backtrace = carried().or_else(|| hooks.shared.backtraces.take(callsite(caller)));
+        raw.set_backtrace(carried().or_else(|| hooks.shared.backtraces.take(callsite(caller))));
         hooks.capture_in_current_span(dispatch, raw)
     })
 }
@@ -122,7 +122,7 @@ pub fn capture_message(message: impl Display) -> bool {
             RawLocation::from_caller(caller),
         );
         raw.truncated = truncated;
-        raw.backtrace = hooks.shared.backtraces.take(callsite(caller));
+        raw.set_backtrace(hooks.shared.backtraces.take(callsite(caller)));
         hooks.capture_in_current_span(dispatch, raw)
     })
 }

@@ -123,7 +123,7 @@ impl Hooks {
             Some(id) => self.capture_in_span(dispatch, id, raw),
             None => {
                 if self.shared.settings.breadcrumbs > 0 {
-                    raw.breadcrumbs = crate::breadcrumbs::thread_snapshot();
+                    raw.set_breadcrumbs(crate::breadcrumbs::thread_snapshot());
                 }
                 self.shared.submit(raw)
             }
@@ -139,13 +139,13 @@ impl Hooks {
     ) -> bool {
         #[cfg(feature = "opentelemetry")]
         {
-            raw.trace = crate::otel::ids(dispatch, id);
+            raw.set_trace(crate::otel::ids(dispatch, id));
         }
         let trace = (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
         raw.spans = trace.spans;
         raw.spans_omitted = trace.omitted;
         if self.shared.settings.breadcrumbs > 0 {
-            raw.breadcrumbs = trace.breadcrumbs;
+            raw.set_breadcrumbs(trace.breadcrumbs);
         }
         self.shared.submit(raw)
     }
@@ -349,23 +349,26 @@ where
         raw.chain = parts.chain;
         raw.custom_fingerprint = parts.custom_fingerprint;
         raw.truncated = truncated;
-        raw.backtrace = shared
-            .backtraces
-            .take(std::ptr::from_ref(metadata) as usize);
+        raw.set_backtrace(
+            shared
+                .backtraces
+                .take(std::ptr::from_ref(metadata) as usize),
+        );
         match ctx.event_scope(event) {
             Some(scope) => {
                 let (spans, omitted) = collect_spans(scope, settings.max_span_depth);
                 raw.spans = spans;
                 raw.spans_omitted = omitted;
                 if self.breadcrumbs {
-                    raw.breadcrumbs = ctx
-                        .event_span(event)
-                        .map(|span| root_breadcrumbs(&root_of(span)))
-                        .unwrap_or_default();
+                    raw.set_breadcrumbs(
+                        ctx.event_span(event)
+                            .map(|span| root_breadcrumbs(&root_of(span)))
+                            .unwrap_or_default(),
+                    );
                 }
             }
             None if self.breadcrumbs => {
-                raw.breadcrumbs = crate::breadcrumbs::thread_snapshot();
+                raw.set_breadcrumbs(crate::breadcrumbs::thread_snapshot());
             }
             None => {}
         }
@@ -375,7 +378,7 @@ where
         {
             let id = span.id();
             drop(span);
-            raw.trace = crate::otel::ids(&dispatch, &id);
+            raw.set_trace(crate::otel::ids(&dispatch, &id));
         }
         shared.submit(raw);
     }

@@ -31,7 +31,7 @@ fn capture_panic(shared: &Arc<Shared>, info: &PanicHookInfo<'_>) {
     let mut raw = RawOccurrence::new(Level::Error, Cow::Borrowed("panic"), message, location);
     raw.truncated = truncated;
     if shared.settings.panic_backtraces {
-        raw.backtrace = Some(RawBacktrace::capture());
+        raw.set_backtrace(Some(RawBacktrace::capture()));
     }
     crate::panic_echo::note_recorded(payload_text(info));
     let mut raw = Some(raw);

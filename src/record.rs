@@ -147,6 +147,17 @@ impl RawLink {
     }
 }
 
+/// The rarely present part of a [`RawOccurrence`].
+#[derive(Debug, Default)]
+pub(crate) struct RawContext {
+    /// Taken on the caller's thread, resolved on the worker.
+    pub backtrace: Option<RawBacktrace>,
+    /// The events that came before it, oldest first.
+    pub breadcrumbs: Vec<RawBreadcrumb>,
+    /// The OpenTelemetry trace id and span id of its span.
+    pub trace: Option<(u128, u64)>,
+}
+
 /// One captured error as built on the caller thread: unmasked, never stored as is.
 #[derive(Debug)]
 pub(crate) struct RawOccurrence {
@@ -163,12 +174,10 @@ pub(crate) struct RawOccurrence {
     pub custom_fingerprint: Option<CompactString>,
     pub thread: std::thread::Thread,
     pub truncated: bool,
-    /// Taken on the caller's thread, resolved on the worker.
-    pub backtrace: Option<RawBacktrace>,
-    /// The events that came before it, oldest first.
-    pub breadcrumbs: Vec<RawBreadcrumb>,
-    /// The OpenTelemetry trace id and span id of its span.
-    pub trace: Option<(u128, u64)>,
+    /// What few captures carry (a backtrace, breadcrumbs, trace ids), behind one box: a
+    /// record is moved a few times on the caller's thread, and these would make every move
+    /// longer.
+    pub context: Option<Box<RawContext>>,
     /// What the buffer counted for this record against the byte budget, set when it is
     /// pushed, so that letting it go later gives back exactly that.
     pub budget_bytes: u32,
@@ -195,9 +204,7 @@ impl RawOccurrence {
             custom_fingerprint: None,
             thread: std::thread::current(),
             truncated: false,
-            backtrace: None,
-            breadcrumbs: Vec::new(),
-            trace: None,
+            context: None,
             budget_bytes: 0,
         }
     }
@@ -231,13 +238,42 @@ impl RawOccurrence {
         for link in &self.chain {
             bytes += text(&link.message);
         }
-        if let Some(backtrace) = &self.backtrace {
-            bytes += backtrace.heap_bytes();
-        }
-        for crumb in &self.breadcrumbs {
-            bytes += crumb.heap_bytes();
+        if let Some(context) = &self.context {
+            bytes += std::mem::size_of::<RawContext>();
+            if let Some(backtrace) = &context.backtrace {
+                bytes += backtrace.heap_bytes();
+            }
+            for crumb in &context.breadcrumbs {
+                bytes += crumb.heap_bytes();
+            }
         }
         bytes
+    }
+
+    fn context_mut(&mut self) -> &mut RawContext {
+        self.context.get_or_insert_with(Box::default)
+    }
+
+    /// Sets the backtrace, if there is one.
+    pub(crate) fn set_backtrace(&mut self, backtrace: Option<RawBacktrace>) {
+        if let Some(backtrace) = backtrace {
+            self.context_mut().backtrace = Some(backtrace);
+        }
+    }
+
+    /// Sets the breadcrumbs, if there are any.
+    pub(crate) fn set_breadcrumbs(&mut self, breadcrumbs: Vec<RawBreadcrumb>) {
+        if !breadcrumbs.is_empty() {
+            self.context_mut().breadcrumbs = breadcrumbs;
+        }
+    }
+
+    /// Sets the OpenTelemetry ids, if there are any.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn set_trace(&mut self, trace: Option<(u128, u64)>) {
+        if trace.is_some() {
+            self.context_mut().trace = trace;
+        }
     }
 
     /// Lets go of everything grouping does not need (fields, spans, the chain's messages),
@@ -250,8 +286,7 @@ impl RawOccurrence {
             link.message = CompactString::default();
         }
         self.chain.shrink_to_fit();
-        self.backtrace = None;
-        self.breadcrumbs = Vec::new();
+        self.context = None;
         self.truncated = true;
     }
 
@@ -291,6 +326,7 @@ impl RawOccurrence {
     /// `process_id` is the caller's: the worker reads it once rather than making a `getpid`
     /// system call per occurrence.
     pub(crate) fn into_occurrence(self, host: &str, process_id: u32, limit: usize) -> Occurrence {
+        let context = self.context.map(|context| *context).unwrap_or_default();
         let mut fields = FieldMap::new();
         let mut tags = FieldMap::new();
         let mut extras = FieldMap::new();
@@ -361,19 +397,19 @@ impl RawOccurrence {
             host: host.to_owned(),
             process_id,
             truncated,
-            backtrace: self
+            backtrace: context
                 .backtrace
                 .map(RawBacktrace::resolve)
                 .unwrap_or_default(),
-            breadcrumbs: self
+            breadcrumbs: context
                 .breadcrumbs
                 .into_iter()
                 .map(RawBreadcrumb::into_breadcrumb)
                 .collect(),
             release: None,
             environment: None,
-            trace_id: self.trace.map(|(trace, _)| format!("{trace:032x}")),
-            span_id: self.trace.map(|(_, span)| format!("{span:016x}")),
+            trace_id: context.trace.map(|(trace, _)| format!("{trace:032x}")),
+            span_id: context.trace.map(|(_, span)| format!("{span:016x}")),
         }
     }
 }
