@@ -86,7 +86,7 @@ type UpdateScope = fn(&Dispatch, &Id, &mut dyn FnMut(&mut Scope));
 #[derive(Clone)]
 pub(crate) struct Hooks {
     pub shared: Arc<Shared>,
-    span_trace: fn(&Dispatch, &Id, usize) -> SpanTrace,
+    span_trace: fn(&Dispatch, &Id, usize, bool) -> SpanTrace,
     update_scope: UpdateScope,
     set_capture_context: fn(&Dispatch, &Id, Arc<dyn CaptureContext>),
 }
@@ -141,12 +141,16 @@ impl Hooks {
         {
             raw.set_trace(crate::otel::ids(dispatch, id));
         }
-        let trace = (self.span_trace)(dispatch, id, self.shared.settings.max_span_depth);
+        let settings = &self.shared.settings;
+        let trace = (self.span_trace)(
+            dispatch,
+            id,
+            settings.max_span_depth,
+            settings.breadcrumbs > 0,
+        );
         raw.spans = trace.spans;
         raw.spans_omitted = trace.omitted;
-        if self.shared.settings.breadcrumbs > 0 {
-            raw.set_breadcrumbs(trace.breadcrumbs);
-        }
+        raw.set_breadcrumbs(trace.breadcrumbs);
         self.shared.submit(raw)
     }
 
@@ -356,28 +360,26 @@ where
         );
         match ctx.event_scope(event) {
             Some(scope) => {
-                let (spans, omitted) = collect_spans(scope, settings.max_span_depth);
-                raw.spans = spans;
-                raw.spans_omitted = omitted;
-                if self.breadcrumbs {
-                    raw.set_breadcrumbs(
-                        ctx.event_span(event)
-                            .map(|span| root_breadcrumbs(&root_of(span)))
-                            .unwrap_or_default(),
-                    );
-                }
+                let trace = collect_spans(scope, settings.max_span_depth, self.breadcrumbs);
+                raw.spans = trace.spans;
+                raw.spans_omitted = trace.omitted;
+                raw.set_breadcrumbs(trace.breadcrumbs);
             }
             None if self.breadcrumbs => {
                 raw.set_breadcrumbs(crate::breadcrumbs::thread_snapshot());
             }
             None => {}
         }
+        // The innermost span of the trace is the event's (its id is never 0: ids are
+        // non-zero, and the thread's scopes are attached later).
         #[cfg(feature = "opentelemetry")]
-        if let Some(span) = ctx.event_span(event)
+        if let Some(id) = raw
+            .spans
+            .first()
+            .and_then(|span| std::num::NonZeroU64::new(span.id))
+            .map(tracing::Id::from_non_zero_u64)
             && let Some(dispatch) = self.dispatch.get().and_then(|weak| weak.upgrade())
         {
-            let id = span.id();
-            drop(span);
             raw.set_trace(crate::otel::ids(&dispatch, &id));
         }
         shared.submit(raw);
@@ -671,22 +673,28 @@ where
 
 /// The spans from `scope`'s leaf outwards, at most `max_depth` of them (the innermost), and
 /// how many outer ones were left out.
+/// With `breadcrumbs`, also the breadcrumbs of the tree's root, the last span walked.
 fn collect_spans<'a, S>(
     scope: impl Iterator<Item = SpanRef<'a, S>>,
     max_depth: usize,
-) -> (Vec<RawSpan>, usize)
+    breadcrumbs: bool,
+) -> SpanTrace
 where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     let mut spans = Vec::new();
     let mut kept = 0;
     let mut omitted = 0;
+    let mut root = None;
     for span in scope {
         // Scope spans are kept whatever the depth: they are no place in the code (they are
         // left out of the trace later) but carry extras that must not be cut off.
         if span.metadata().target() != SCOPE_TARGET {
             if kept == max_depth {
                 omitted += 1;
+                if breadcrumbs {
+                    root = Some(span);
+                }
                 continue;
             }
             kept += 1;
@@ -701,11 +709,19 @@ where
                 .unwrap_or_default(),
             scope: state.and_then(capture_scope),
         });
+        drop(extensions);
+        if breadcrumbs {
+            root = Some(span);
+        }
     }
-    (spans, omitted)
+    SpanTrace {
+        spans,
+        omitted,
+        breadcrumbs: root.map(|root| root_breadcrumbs(&root)).unwrap_or_default(),
+    }
 }
 
-fn span_trace<S>(dispatch: &Dispatch, id: &Id, max_depth: usize) -> SpanTrace
+fn span_trace<S>(dispatch: &Dispatch, id: &Id, max_depth: usize, breadcrumbs: bool) -> SpanTrace
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -713,15 +729,7 @@ where
         .downcast_ref::<S>()
         .and_then(|subscriber| subscriber.span(id));
     match span {
-        Some(span) => {
-            let (spans, omitted) = collect_spans(span.scope(), max_depth);
-            let breadcrumbs = root_breadcrumbs(&root_of(span));
-            SpanTrace {
-                spans,
-                omitted,
-                breadcrumbs,
-            }
-        }
+        Some(span) => collect_spans(span.scope(), max_depth, breadcrumbs),
         None => SpanTrace::default(),
     }
 }
